@@ -1,0 +1,62 @@
+"""Sessions for tickwork: ``tests``, ``typing``, ``lint`` and ``bench``.
+
+The README's two commands call ``nox -s bench`` and ``nox -s tests``; CI
+(``.ci/run``) calls the same test command.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "typing", "lint"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+# Each benchmark is a script that prints a table and writes
+# benchmarks/results/<name>.json; they run in this order.
+BENCHMARKS = ["ticker_drift.py"]
+
+
+def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
+    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+    session.install("-e", f".{extras}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite with branch coverage."""
+    _install(session, "tests")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict on src and tests, against trio's own inline types."""
+    _install(session, "typing")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark: tables on stdout, JSON under benchmarks/results/."""
+    _install(session, "bench")
+    env = {"PYTHONUNBUFFERED": "1"}
+    selected = session.posargs or BENCHMARKS
+    for script in selected:
+        session.run("python", os.fspath(ROOT / "benchmarks" / script), env=env)

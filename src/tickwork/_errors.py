@@ -1,0 +1,72 @@
+"""The tickwork exception hierarchy.
+
+Every exception tickwork raises on purpose derives from `TickworkError`, and
+each leaf also derives from the builtin a caller would naturally catch, so
+``except ValueError`` and ``except TimeoutError`` keep working.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+
+class TickworkError(Exception):
+    """Root of every exception that tickwork raises on purpose."""
+
+
+@final
+class InvalidConfigError(TickworkError, ValueError):
+    """A configuration value is out of its allowed range.
+
+    The message names the field, the rule and the value, e.g.
+    ``'interval' must be finite and > 0 (got -1)``.
+    """
+
+
+@final
+class WrongTypeError(TickworkError, TypeError):
+    """A value has the wrong type: a configuration field or a poll result.
+
+    The message names the field (or the function), the expected type and
+    the value.
+    """
+
+
+@final
+class PollFailed(TickworkError, RuntimeError):  # noqa: N818 - the SPEC's public name
+    """The polled operation reported a definitive failure with `Failed`.
+
+    The error it carried is both ``__cause__`` and `error`.
+    """
+
+    def __init__(self, message: str, error: BaseException) -> None:
+        """Store the failure the polled operation reported."""
+        super().__init__(message)
+        self.error = error
+
+
+@final
+class PollTimeout(TickworkError, TimeoutError):  # noqa: N818 - the SPEC's public name
+    """`poll` reached its hard deadline before the operation was done.
+
+    Attributes:
+        last_error: the last transient error seen (an instance of ``retry_on``
+            or an attempt's `TimeoutError`), or None when every attempt
+            returned `PENDING`. It is also ``__cause__``.
+        attempts: how many attempts were started.
+        max_wait: the deadline, in seconds after the call.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_error: BaseException | None,
+        attempts: int,
+        max_wait: float,
+    ) -> None:
+        """Store what the poll saw before giving up."""
+        super().__init__(message)
+        self.last_error = last_error
+        self.attempts = attempts
+        self.max_wait = max_wait

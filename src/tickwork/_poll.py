@@ -1,0 +1,326 @@
+"""poll: ask an upstream until it is ready, with backoff and a hard deadline."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from typing import (
+    TYPE_CHECKING,
+    Final,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypeVar,
+    cast,
+    final,
+)
+
+import attrs
+import trio
+
+from tickwork._backoff import Backoff
+from tickwork._errors import PollFailed, PollTimeout, WrongTypeError
+from tickwork._validation import check_optional_positive, check_positive
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+LOGGER = logging.getLogger("tickwork.poll")
+
+T = TypeVar("T")
+
+DEFAULT_MAX_WAIT: Final = 600.0
+"""`poll`'s deadline, in seconds, when neither the call nor
+`set_default_max_wait` gives one."""
+
+
+class Pending(enum.Enum):
+    """The type of `PENDING` (a one-member enum, so it types as a Literal)."""
+
+    PENDING = "PENDING"
+
+    def __repr__(self) -> str:
+        """Show the public name."""
+        return "tickwork.PENDING"
+
+
+PENDING: Final = Pending.PENDING
+"""Returned by a polled function: not ready yet, ask again after a wait."""
+
+
+@final
+@attrs.frozen
+class Done(Generic[T]):
+    """Returned by a polled function: ready; `poll` returns *value*."""
+
+    value: T
+
+
+@final
+@attrs.frozen
+class Failed:
+    """Returned by a polled function: definitively failed; `poll` raises.
+
+    `poll` raises `PollFailed` with *error* as ``__cause__``, and makes no
+    further attempt.
+    """
+
+    error: BaseException = attrs.field(
+        validator=attrs.validators.instance_of(BaseException)
+    )
+
+
+PollResult: TypeAlias = Done[T] | Failed | Literal[Pending.PENDING]
+"""What a polled function returns."""
+
+
+@final
+@attrs.define
+class _Defaults:
+    max_wait: float | None = None
+
+
+_DEFAULTS = _Defaults()
+
+
+@final
+class MaxWaitOverride:
+    """Returned by `set_default_max_wait`; as a context manager it restores.
+
+    The new default is in force as soon as `set_default_max_wait` returns;
+    leaving the ``with`` block puts back the value that was in force before.
+    """
+
+    def __init__(self, previous: float | None) -> None:
+        """Remember the value to restore."""
+        self._previous = previous
+
+    def __enter__(self) -> MaxWaitOverride:
+        """Nothing to do: the override is already in force."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Restore the default that was in force before the override."""
+        _DEFAULTS.max_wait = self._previous
+
+
+def set_default_max_wait(seconds: float | None) -> MaxWaitOverride:
+    """Set the process-wide default deadline of `poll`, in seconds.
+
+    It applies to every `poll` call without its own ``max_wait``. None
+    restores `DEFAULT_MAX_WAIT`. The return value is a context manager that
+    restores the previous value on exit, handy in tests::
+
+        with set_default_max_wait(5):
+            ...  # every poll() here gives up after 5 s
+
+    Raises:
+        InvalidConfigError: *seconds* is not finite or not > 0; there is no
+            "off" value.
+        WrongTypeError: *seconds* is not a real number or None.
+    """
+    value = None if seconds is None else check_positive("max_wait", seconds)
+    previous = _DEFAULTS.max_wait
+    _DEFAULTS.max_wait = value
+    return MaxWaitOverride(previous)
+
+
+def _resolve_max_wait(max_wait: float | None) -> float:
+    if max_wait is not None:
+        return check_positive("max_wait", max_wait)
+    if _DEFAULTS.max_wait is not None:
+        return _DEFAULTS.max_wait
+    return DEFAULT_MAX_WAIT
+
+
+def _check_retry_on(retry_on: object) -> tuple[type[BaseException], ...]:
+    kinds = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    checked: list[type[BaseException]] = []
+    for kind in kinds:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            msg = (
+                "'retry_on' must be an exception type or a tuple of them "
+                f"(got {retry_on!r})"
+            )
+            raise WrongTypeError(msg)
+        checked.append(kind)
+    return tuple(checked)
+
+
+def _check_backoff(backoff: object) -> Backoff:
+    if not isinstance(backoff, Backoff):
+        msg = f"'backoff' must be a tickwork.Backoff (got {backoff!r})"
+        raise WrongTypeError(msg)
+    return backoff
+
+
+_DEFAULT_BACKOFF: Final = Backoff()
+
+
+@final
+@attrs.frozen
+class _Attempt:
+    """What one attempt gave: a result, or a transient error, or a cut."""
+
+    result: object = PENDING
+    error: BaseException | None = None
+    cut: bool = False
+
+
+async def _attempt(
+    fn: Callable[[], Awaitable[object]],
+    cut_at: float,
+    transient: tuple[type[BaseException], ...],
+) -> _Attempt:
+    with trio.CancelScope(deadline=cut_at) as scope:
+        try:
+            return _Attempt(result=await fn())
+        except trio.Cancelled:
+            raise
+        except transient as exc:
+            return _Attempt(error=exc)
+    # Only reached when the scope swallowed its own cancellation.
+    return _Attempt(cut=scope.cancelled_caught)
+
+
+def _is_pending(result: object) -> bool:
+    """True for PENDING; raise for Failed or a wrong type; False for Done."""
+    if isinstance(result, Done):
+        return False
+    if isinstance(result, Failed):
+        msg = f"poll: the operation failed: {result.error!r}"
+        raise PollFailed(msg, result.error) from result.error
+    if result is not PENDING:
+        msg = (
+            "poll: fn must return tickwork.PENDING, tickwork.Done(value) or "
+            f"tickwork.Failed(error) (got {result!r})"
+        )
+        raise WrongTypeError(msg)
+    return True
+
+
+async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
+    fn: Callable[[], Awaitable[PollResult[T]]],
+    *,
+    max_wait: float | None = None,
+    backoff: Backoff = _DEFAULT_BACKOFF,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+    attempt_timeout: float | None = None,
+    rng: random.Random | None = None,
+) -> T:
+    """Call *fn* until it is done, waiting a backoff delay between attempts.
+
+    The first attempt runs at once. *fn* returns `PENDING` (ask again),
+    ``Done(value)`` (`poll` returns *value*) or ``Failed(error)`` (`poll`
+    raises `PollFailed` from *error*, with no further attempt).
+
+    - An exception that is an instance of *retry_on* is transient: it is
+      remembered as the last error (a later clean `PENDING` does not forget
+      it) and polling goes on. Any other exception propagates at once: a bug
+      is not retried. ``trio.Cancelled`` is never treated as transient.
+    - After `PENDING` or a transient error, `poll` waits the next delay of
+      *backoff*, counted from the end of the attempt.
+    - Hard deadline: *max_wait* seconds after the call, on Trio's clock.
+      Every attempt runs inside a cancel scope that ends at the deadline, so a
+      hung upstream cannot hang `poll`; a wait that would cross the deadline
+      is shortened to end at it; no attempt starts at or after it. Without
+      *attempt_timeout*, `poll` raises `PollTimeout` at the deadline.
+    - *attempt_timeout* bounds each attempt on its own: an attempt cut by it
+      is a transient failure (a `TimeoutError` becomes the last error). Then,
+      when the deadline arrives during a wait, one final attempt runs at the
+      deadline, bounded by *attempt_timeout* alone, so `poll` returns by
+      ``max_wait + attempt_timeout`` at the latest. An attempt cut by the
+      deadline itself ends the poll.
+    - Cancellation from outside always wins.
+
+    Args:
+        fn: an async callable with no arguments.
+        max_wait: seconds until the hard deadline; None uses the value set
+            with `set_default_max_wait`, else `DEFAULT_MAX_WAIT` (600).
+        backoff: the waits between attempts.
+        retry_on: the exception type(s) that mean "try again".
+        attempt_timeout: None, or seconds that bound each attempt.
+        rng: the source of the backoff's jitter (None: OS-seeded).
+
+    Returns:
+        The value of the first ``Done(value)``.
+
+    Raises:
+        PollTimeout: the deadline passed; it carries ``last_error`` (also its
+            ``__cause__``) and ``attempts``.
+        PollFailed: *fn* returned ``Failed(error)``; ``__cause__`` is *error*.
+        WrongTypeError: *fn* returned something else (a `TypeError`), or an
+            argument has the wrong type.
+        InvalidConfigError: *max_wait* or *attempt_timeout* is not finite
+            and > 0.
+
+    Example::
+
+        async def order_ready() -> PollResult[str]:
+            status = await client.get_status(order_id)
+            if status == "ready":
+                return Done(status)
+            if status == "rejected":
+                return Failed(RuntimeError("order rejected"))
+            return PENDING
+
+        status = await poll(order_ready, max_wait=60, retry_on=ConnectionError)
+    """
+    limit = _resolve_max_wait(max_wait)
+    per_attempt = check_optional_positive("attempt_timeout", attempt_timeout)
+    transient = _check_retry_on(retry_on)
+    delays = _check_backoff(backoff).delays(rng)
+    deadline = trio.current_time() + limit
+    last_error: BaseException | None = None
+    attempts = 0
+    final_attempt = False
+
+    def timeout() -> PollTimeout:
+        return PollTimeout(
+            f"poll gave up at its deadline (max_wait={limit} s) after "
+            f"{attempts} attempt(s); last error: {last_error!r}",
+            last_error=last_error,
+            attempts=attempts,
+            max_wait=limit,
+        )
+
+    while True:
+        attempts += 1
+        started = trio.current_time()
+        # The final attempt is bounded by attempt_timeout alone; the others
+        # by whichever of attempt_timeout and the deadline comes first.
+        own_cut = math.inf if per_attempt is None else started + per_attempt
+        by_attempt_timeout = final_attempt or own_cut < deadline
+        cut_at = own_cut if by_attempt_timeout else deadline
+        attempt = await _attempt(fn, cut_at, transient)
+        if attempt.error is not None:
+            last_error = attempt.error
+            LOGGER.debug("poll: attempt %d raised %r; will retry", attempts, last_error)
+        elif attempt.cut:
+            if not by_attempt_timeout:
+                raise timeout() from last_error
+            last_error = TimeoutError(
+                f"poll: attempt {attempts} exceeded attempt_timeout={per_attempt} s"
+            )
+        elif not _is_pending(attempt.result):
+            return cast("Done[T]", attempt.result).value
+        if final_attempt:
+            raise timeout() from last_error
+
+        wake = trio.current_time() + next(delays)
+        if wake < deadline:
+            await trio.sleep_until(wake)
+            continue
+        # The wait would cross the deadline: shorten it to end there.
+        await trio.sleep_until(deadline)
+        if per_attempt is None:
+            raise timeout() from last_error
+        final_attempt = True

@@ -1,0 +1,1 @@
+"""tickwork's test suite."""

@@ -1,0 +1,31 @@
+"""Hypothesis strategies for tickwork's configuration objects."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from tickwork import Backoff, TickSchedule
+
+# Intervals from a microsecond to ~115 days; anchors anywhere a clock may be
+# (Trio's real clock starts at a large random offset).
+intervals = st.floats(min_value=1e-6, max_value=1e7, allow_nan=False)
+anchors = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False)
+fractions = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+seeds = st.integers(min_value=0, max_value=2**64)
+
+
+@st.composite
+def tick_schedules(
+    draw: st.DrawFn, *, jitter: st.SearchStrategy[float] = fractions
+) -> TickSchedule:
+    """Any valid TickSchedule."""
+    return TickSchedule(interval=draw(intervals), jitter=draw(jitter))
+
+
+@st.composite
+def backoffs(draw: st.DrawFn) -> Backoff:
+    """Any valid Backoff: initial <= cap, factor >= 1."""
+    initial = draw(st.floats(min_value=1e-3, max_value=1e4))
+    cap = draw(st.floats(min_value=initial, max_value=1e6))
+    factor = draw(st.floats(min_value=1.0, max_value=100.0))
+    return Backoff(initial=initial, factor=factor, cap=cap, jitter=draw(fractions))

@@ -1,0 +1,56 @@
+"""The public surface: tickwork's __all__ is sorted, complete and importable."""
+
+from __future__ import annotations
+
+import types
+
+import tickwork
+
+# The SPEC's fixed public names that exist so far, plus the error hierarchy.
+SPEC_NAMES = {
+    "Backoff",
+    "DEFAULT_MAX_WAIT",
+    "Done",
+    "Failed",
+    "PENDING",
+    "PollFailed",
+    "PollTimeout",
+    "TickSchedule",
+    "poll",
+    "set_default_max_wait",
+}
+
+
+def test_all_is_sorted() -> None:
+    """__all__ is in ruff's isort-style order (constants, classes, functions)."""
+
+    def key(name: str) -> tuple[int, str]:
+        kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+        return (kind, name)
+
+    assert tickwork.__all__ == sorted(tickwork.__all__, key=key)
+
+
+def test_all_names_every_public_attribute_and_nothing_else() -> None:
+    """Every public, non-module attribute is in __all__ and every name there exists."""
+    public = {
+        name
+        for name, value in vars(tickwork).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name != "annotations"
+    }
+    assert set(tickwork.__all__) == public
+
+
+def test_spec_names_are_exported() -> None:
+    """Every name the SPEC fixes is importable from tickwork."""
+    assert set(tickwork.__all__) >= SPEC_NAMES
+
+
+def test_package_is_typed() -> None:
+    """tickwork ships py.typed so type checkers use its annotations."""
+    assert tickwork.__file__ is not None
+    from pathlib import Path  # noqa: PLC0415 - only this test needs it
+
+    assert (Path(tickwork.__file__).parent / "py.typed").is_file()

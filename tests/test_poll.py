@@ -1,0 +1,382 @@
+"""poll under Trio's MockClock: exact attempt instants, the hard deadline (SPEC 1.3)."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from tests.strategies import backoffs, seeds
+from tickwork import (
+    DEFAULT_MAX_WAIT,
+    PENDING,
+    Backoff,
+    Done,
+    Failed,
+    PollFailed,
+    PollResult,
+    PollTimeout,
+    TickworkError,
+    poll,
+    set_default_max_wait,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+# A constant 10 s wait makes attempt instants easy to read.
+EVERY_10 = Backoff(initial=10, factor=1, cap=10, jitter=0)
+
+
+class Upstream:
+    """A fake upstream that records when it was asked and answers from a script."""
+
+    def __init__(self, *answers: Callable[[], Awaitable[PollResult[str]]]) -> None:
+        """Answer with answers[i] on attempt i, repeating the last one."""
+        self.asked_at: list[float] = []
+        self._answers = answers
+
+    async def __call__(self) -> PollResult[str]:
+        """Record the attempt's instant and answer it."""
+        self.asked_at.append(trio.current_time())
+        index = min(len(self.asked_at), len(self._answers)) - 1
+        return await self._answers[index]()
+
+
+async def pending() -> PollResult[str]:
+    """Not ready yet."""
+    return PENDING
+
+
+async def hang() -> PollResult[str]:
+    """Never answer."""
+    await trio.sleep_forever()
+    raise AssertionError  # pragma: no cover
+
+
+def done(value: str) -> Callable[[], Awaitable[PollResult[str]]]:
+    """Answer Done(value)."""
+
+    async def answer() -> PollResult[str]:
+        return Done(value)
+
+    return answer
+
+
+def raises(error: BaseException) -> Callable[[], Awaitable[PollResult[str]]]:
+    """Raise error."""
+
+    async def answer() -> PollResult[str]:
+        raise error
+
+    return answer
+
+
+def slow(seconds: float) -> Callable[[], Awaitable[PollResult[str]]]:
+    """Answer PENDING after a while."""
+
+    async def answer() -> PollResult[str]:
+        await trio.sleep(seconds)
+        return PENDING
+
+    return answer
+
+
+async def test_default_schedule_attempt_instants_and_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Defaults without jitter: attempts at 0, 5, 20, 65, 200, 500; timeout at 600."""
+    upstream = Upstream(pending)
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, backoff=Backoff(jitter=0))
+    assert upstream.asked_at == [0, 5, 20, 65, 200, 500]
+    assert trio.current_time() == DEFAULT_MAX_WAIT
+    assert caught.value.attempts == 6
+    assert caught.value.last_error is None
+    assert caught.value.__cause__ is None
+    assert caught.value.max_wait == 600
+
+
+async def test_wait_counts_from_the_end_of_the_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An attempt that takes 2 s pushes the next attempt 2 s later."""
+    upstream = Upstream(slow(2))
+    with pytest.raises(PollTimeout):
+        await poll(upstream, max_wait=35, backoff=EVERY_10)
+    assert upstream.asked_at == [0, 12, 24]
+    assert trio.current_time() == 35
+
+
+async def test_wait_crossing_the_deadline_is_clamped_to_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The 135 s wait due at 65 is cut to end at the 100 s deadline."""
+    upstream = Upstream(pending)
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, max_wait=100, backoff=Backoff(jitter=0))
+    assert upstream.asked_at == [0, 5, 20, 65]
+    assert trio.current_time() == 100
+    assert caught.value.attempts == 4
+
+
+async def test_done_returns_its_value(autojump_clock: trio.testing.MockClock) -> None:
+    """Done(value) on the third attempt returns value at that attempt's instant."""
+    upstream = Upstream(pending, pending, done("ready"))
+    assert await poll(upstream, backoff=EVERY_10) == "ready"
+    assert upstream.asked_at == [0, 10, 20]
+    assert trio.current_time() == 20
+
+
+async def test_failed_stops_at_once_with_cause(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Failed(error) raises PollFailed from error, with no further attempt."""
+
+    async def rejected() -> PollResult[str]:
+        return Failed(LookupError("order rejected"))
+
+    upstream = Upstream(pending, rejected)
+    with pytest.raises(PollFailed) as caught:
+        await poll(upstream, backoff=EVERY_10)
+    assert isinstance(caught.value.__cause__, LookupError)
+    assert caught.value.error is caught.value.__cause__
+    assert upstream.asked_at == [0, 10]
+    assert trio.current_time() == 10
+    assert isinstance(caught.value, TickworkError)
+
+
+async def test_non_transient_exception_propagates_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An exception outside retry_on is a bug: raised as is after one attempt."""
+    bug = KeyError("oops")
+    upstream = Upstream(raises(bug))
+    with pytest.raises(KeyError) as caught:
+        await poll(upstream, retry_on=ConnectionError, backoff=EVERY_10)
+    assert caught.value is bug
+    assert upstream.asked_at == [0]
+
+
+async def test_transient_error_is_retried_and_remembered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A retry_on error keeps polling; a later clean PENDING does not forget it."""
+    flake = ConnectionError("reset")
+    upstream = Upstream(raises(flake), pending)
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, max_wait=25, retry_on=(OSError,), backoff=EVERY_10)
+    assert upstream.asked_at == [0, 10, 20]
+    assert caught.value.last_error is flake
+    assert caught.value.__cause__ is flake
+    assert caught.value.attempts == 3
+    assert isinstance(caught.value, TimeoutError)
+
+
+async def test_transient_then_done(autojump_clock: trio.testing.MockClock) -> None:
+    """A transient error followed by Done returns the value."""
+    upstream = Upstream(raises(ConnectionError()), done("ok"))
+    assert await poll(upstream, retry_on=ConnectionError, backoff=EVERY_10) == "ok"
+    assert upstream.asked_at == [0, 10]
+
+
+async def test_hung_attempt_is_cut_at_the_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Without attempt_timeout a hung upstream is cut exactly at the deadline."""
+    upstream = Upstream(hang)
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, max_wait=42)
+    assert trio.current_time() == 42
+    assert caught.value.attempts == 1
+    assert caught.value.last_error is None
+
+
+async def test_attempt_timeout_cuts_hung_attempts_then_one_final_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Hung attempts are cut after 2 s and retried; a final one runs at the deadline."""
+    upstream = Upstream(hang)
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, max_wait=30, attempt_timeout=2, backoff=EVERY_10)
+    # 0 (cut at 2), 12 (cut at 14), 24 (cut at 26), the wait to 36 is clamped
+    # to 30, then the final attempt at 30 is cut at 32 = max_wait + attempt_timeout.
+    assert upstream.asked_at == [0, 12, 24, 30]
+    assert trio.current_time() == 32
+    assert caught.value.attempts == 4
+    assert isinstance(caught.value.last_error, TimeoutError)
+    assert "attempt_timeout" in str(caught.value.last_error)
+
+
+async def test_final_attempt_may_succeed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The one last look at the deadline returns its Done value."""
+    upstream = Upstream(pending, pending, pending, done("late"))
+    result = await poll(upstream, max_wait=25, attempt_timeout=1, backoff=EVERY_10)
+    assert result == "late"
+    assert upstream.asked_at == [0, 10, 20, 25]
+
+
+async def test_attempt_cut_by_the_deadline_ends_the_poll(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An attempt that the deadline (not attempt_timeout) cuts gets no final attempt."""
+    upstream = Upstream(pending, hang)
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, max_wait=14, attempt_timeout=5, backoff=EVERY_10)
+    assert upstream.asked_at == [0, 10]
+    assert trio.current_time() == 14
+    assert caught.value.attempts == 2
+
+
+async def test_outside_cancellation_wins_even_over_retry_on_baseexception(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Cancellation from outside propagates; retry_on never catches trio.Cancelled."""
+    upstream = Upstream(hang)
+    with trio.move_on_after(7) as scope:
+        await poll(upstream, retry_on=BaseException, max_wait=100)
+    assert scope.cancelled_caught
+    assert trio.current_time() == 7
+    assert upstream.asked_at == [0]
+
+
+async def test_outside_cancellation_during_a_wait(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A cancel that arrives during a backoff wait ends poll at that instant."""
+    upstream = Upstream(pending)
+    with trio.move_on_after(15):
+        await poll(upstream, backoff=EVERY_10)
+    assert trio.current_time() == 15
+    assert upstream.asked_at == [0, 10]
+
+
+async def test_wrong_return_value_is_a_type_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Returning anything but PENDING/Done/Failed is a bug, raised at once."""
+
+    async def sloppy() -> PollResult[str]:
+        return "ready"  # type: ignore[return-value]
+
+    with pytest.raises(TypeError, match="got 'ready'"):
+        await poll(sloppy)
+    assert trio.current_time() == 0
+
+
+async def _timeout_instant(max_wait: float | None = None) -> float:
+    """Poll a never-ready upstream every second; return when it gave up."""
+    every_second = Backoff(initial=1, factor=1, cap=1, jitter=0)
+    with pytest.raises(PollTimeout):
+        await poll(Upstream(pending), max_wait=max_wait, backoff=every_second)
+    return trio.current_time()
+
+
+async def test_max_wait_priority_call_then_process_default_then_constant(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The call's max_wait beats set_default_max_wait, which beats DEFAULT_MAX_WAIT."""
+    start = trio.current_time()
+    with set_default_max_wait(7):
+        assert await _timeout_instant() - start == 7
+        start = trio.current_time()
+        assert await _timeout_instant(max_wait=3) - start == 3
+        with set_default_max_wait(4):
+            start = trio.current_time()
+            assert await _timeout_instant() - start == 4
+        start = trio.current_time()
+        assert await _timeout_instant() - start == 7  # the inner block restored 7
+    start = trio.current_time()
+    assert await _timeout_instant() - start == DEFAULT_MAX_WAIT
+
+
+async def test_set_default_max_wait_applies_without_with_and_none_restores(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The call takes effect at once; None puts back DEFAULT_MAX_WAIT."""
+    set_default_max_wait(9)
+    start = trio.current_time()
+    assert await _timeout_instant() - start == 9
+    set_default_max_wait(None)
+    start = trio.current_time()
+    assert await _timeout_instant() - start == DEFAULT_MAX_WAIT
+
+
+@settings(max_examples=60, deadline=None)
+@given(backoffs(), seeds, st.floats(min_value=0.5, max_value=200.0))
+def test_attempts_follow_the_seeded_backoff_until_the_deadline(
+    backoff: Backoff, seed: int, shortest_waits: float
+) -> None:
+    """Attempts land on the cumulative seeded delays that fall before the deadline."""
+    # The deadline in units of the shortest possible wait keeps each example
+    # to at most ~200 attempts.
+    max_wait = backoff.initial * (1 - backoff.jitter) * shortest_waits
+    upstream = Upstream(pending)
+
+    async def main() -> float:
+        with pytest.raises(PollTimeout) as caught:
+            await poll(
+                upstream, max_wait=max_wait, backoff=backoff, rng=random.Random(seed)
+            )
+        assert caught.value.attempts == len(upstream.asked_at)
+        return trio.current_time()
+
+    ended = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    expected = [0.0]
+    for delay in backoff.delays(random.Random(seed)):
+        wake = expected[-1] + delay
+        # MockClock jumps by differences, so instants agree to rounding only;
+        # a wake within rounding of the deadline could go either way.
+        assume(not math.isclose(wake, max_wait, rel_tol=1e-9))
+        if wake >= max_wait:
+            break
+        expected.append(wake)
+    assert upstream.asked_at == pytest.approx(expected, rel=1e-12)
+    assert ended == pytest.approx(max_wait, rel=1e-12)
+    assert all(at < max_wait for at in upstream.asked_at)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(min_value=1.0, max_value=100.0),
+    st.floats(min_value=0.1, max_value=20.0),
+    st.floats(min_value=0.0, max_value=50.0),
+)
+def test_poll_never_returns_after_max_wait_plus_attempt_timeout(
+    max_wait: float, attempt_timeout: float, hang_for: float
+) -> None:
+    """However the upstream hangs, poll returns by max_wait + attempt_timeout."""
+
+    async def main() -> float:
+        with pytest.raises(PollTimeout):
+            await poll(
+                Upstream(slow(hang_for)),
+                max_wait=max_wait,
+                attempt_timeout=attempt_timeout,
+                backoff=Backoff(initial=1, factor=2, cap=8, jitter=0),
+            )
+        return trio.current_time()
+
+    ended = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert ended <= max_wait + attempt_timeout + 4 * math.ulp(
+        max_wait + attempt_timeout
+    )
+
+
+def test_pending_repr_names_the_public_constant() -> None:
+    """PENDING shows as tickwork.PENDING in logs and reprs."""
+    assert repr(PENDING) == "tickwork.PENDING"
+
+
+def test_failed_requires_an_exception() -> None:
+    """Failed('text') is refused: poll needs an exception to chain."""
+    with pytest.raises(TypeError, match="error"):
+        Failed("text")  # type: ignore[arg-type]

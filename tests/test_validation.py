@@ -1,0 +1,248 @@
+"""Bad configuration is refused with an error naming the field, the rule and the value."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tickwork import (
+    PENDING,
+    Backoff,
+    InvalidConfigError,
+    PollResult,
+    TickSchedule,
+    TickworkError,
+    WrongTypeError,
+    poll,
+    set_default_max_wait,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import trio.testing
+
+NAN, INF = math.nan, math.inf
+
+# (factory, keyword arguments, error type, fragment of the message)
+BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], str]] = [
+    (
+        TickSchedule,
+        {"interval": 0},
+        InvalidConfigError,
+        "'interval' must be finite and > 0 (got 0)",
+    ),
+    (
+        TickSchedule,
+        {"interval": -1.5},
+        InvalidConfigError,
+        "'interval' must be finite and > 0 (got -1.5)",
+    ),
+    (
+        TickSchedule,
+        {"interval": NAN},
+        InvalidConfigError,
+        "'interval' must be finite and > 0 (got nan)",
+    ),
+    (
+        TickSchedule,
+        {"interval": INF},
+        InvalidConfigError,
+        "'interval' must be finite and > 0 (got inf)",
+    ),
+    (
+        TickSchedule,
+        {"interval": "1"},
+        WrongTypeError,
+        "'interval' must be a real number (got '1')",
+    ),
+    (
+        TickSchedule,
+        {"interval": True},
+        WrongTypeError,
+        "'interval' must be a real number (got True)",
+    ),
+    (
+        TickSchedule,
+        {"interval": 1, "jitter": 1},
+        InvalidConfigError,
+        "'jitter' must be in [0, 1) (got 1)",
+    ),
+    (
+        TickSchedule,
+        {"interval": 1, "jitter": -0.1},
+        InvalidConfigError,
+        "'jitter' must be in [0, 1) (got -0.1)",
+    ),
+    (
+        TickSchedule,
+        {"interval": 1, "jitter": NAN},
+        InvalidConfigError,
+        "'jitter' must be in [0, 1) (got nan)",
+    ),
+    (
+        TickSchedule,
+        {"interval": 1, "jitter": None},
+        WrongTypeError,
+        "'jitter' must be a real number (got None)",
+    ),
+    (
+        Backoff,
+        {"initial": 0},
+        InvalidConfigError,
+        "'initial' must be finite and > 0 (got 0)",
+    ),
+    (
+        Backoff,
+        {"initial": INF},
+        InvalidConfigError,
+        "'initial' must be finite and > 0 (got inf)",
+    ),
+    (
+        Backoff,
+        {"factor": 0.5},
+        InvalidConfigError,
+        "'factor' must be finite and >= 1 (got 0.5)",
+    ),
+    (
+        Backoff,
+        {"factor": INF},
+        InvalidConfigError,
+        "'factor' must be finite and >= 1 (got inf)",
+    ),
+    (
+        Backoff,
+        {"factor": NAN},
+        InvalidConfigError,
+        "'factor' must be finite and >= 1 (got nan)",
+    ),
+    (
+        Backoff,
+        {"factor": "3"},
+        WrongTypeError,
+        "'factor' must be a real number (got '3')",
+    ),
+    (
+        Backoff,
+        {"cap": 4},
+        InvalidConfigError,
+        "'cap' must be >= 'initial' (5.0) (got 4)",
+    ),
+    (
+        Backoff,
+        {"cap": INF},
+        InvalidConfigError,
+        "'cap' must be finite and > 0 (got inf)",
+    ),
+    (Backoff, {"cap": None}, WrongTypeError, "'cap' must be a real number (got None)"),
+    (
+        Backoff,
+        {"jitter": 1.0},
+        InvalidConfigError,
+        "'jitter' must be in [0, 1) (got 1.0)",
+    ),
+    (
+        set_default_max_wait,
+        {"seconds": 0},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got 0)",
+    ),
+    (
+        set_default_max_wait,
+        {"seconds": -5},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got -5)",
+    ),
+    (
+        set_default_max_wait,
+        {"seconds": INF},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got inf)",
+    ),
+    (
+        set_default_max_wait,
+        {"seconds": "60"},
+        WrongTypeError,
+        "'max_wait' must be a real number (got '60')",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "error", "message"),
+    BAD_CONFIG,
+    ids=[f"{f.__name__}-{k}" for f, k, _, _ in BAD_CONFIG],
+)
+def test_bad_config_is_refused_with_a_precise_message(
+    factory: Callable[..., object],
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    message: str,
+) -> None:
+    """Each bad value raises its documented error type with field, rule and value."""
+    with pytest.raises(error) as caught:
+        factory(**kwargs)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, TickworkError)
+    builtin = ValueError if error is InvalidConfigError else TypeError
+    assert isinstance(caught.value, builtin)
+
+
+async def _never() -> PollResult[None]:
+    return PENDING  # pragma: no cover - poll refuses its arguments first
+
+
+BAD_POLL: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"max_wait": 0}, InvalidConfigError, "'max_wait' must be finite and > 0 (got 0)"),
+    (
+        {"max_wait": NAN},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got nan)",
+    ),
+    (
+        {"max_wait": INF},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got inf)",
+    ),
+    (
+        {"attempt_timeout": 0},
+        InvalidConfigError,
+        "'attempt_timeout' must be finite and > 0 (got 0)",
+    ),
+    (
+        {"attempt_timeout": "1"},
+        WrongTypeError,
+        "'attempt_timeout' must be a real number (got '1')",
+    ),
+    (
+        {"retry_on": "ConnectionError"},
+        WrongTypeError,
+        "'retry_on' must be an exception type",
+    ),
+    (
+        {"retry_on": (OSError, 3)},
+        WrongTypeError,
+        "'retry_on' must be an exception type",
+    ),
+    ({"retry_on": int}, WrongTypeError, "'retry_on' must be an exception type"),
+    ({"backoff": 5}, WrongTypeError, "'backoff' must be a tickwork.Backoff (got 5)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    BAD_POLL,
+    ids=[next(iter(k)) for k, _, _ in BAD_POLL],
+)
+async def test_bad_poll_arguments_are_refused_before_any_attempt(
+    autojump_clock: trio.testing.MockClock,
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    message: str,
+) -> None:
+    """poll checks its arguments before it calls the upstream."""
+    with pytest.raises(error) as caught:
+        await poll(_never, **kwargs)
+    assert message in str(caught.value)
