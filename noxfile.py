@@ -24,8 +24,9 @@ BENCHMARKS = ["ticker_drift.py"]
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
-    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
-    session.install("-e", f".{extras}")
+    """Install the project (editable, with *extras*) and dependency *groups*."""
+    deps = nox.project.dependency_groups(PYPROJECT, *groups)
+    session.install(*deps, "-e", f".{extras}")
 
 
 @nox.session

@@ -101,6 +101,17 @@ def test_mean_gap_tends_to_the_interval(
     assert abs(mean_gap - schedule.interval) <= slack + math.ulp(schedule.interval) * 4
 
 
+def test_instants_stay_strict_where_the_grid_rounds_to_one_value() -> None:
+    """Far from zero, where anchor + k*interval rounds to ties, instants still rise."""
+    anchor = 1e16  # one ulp here is 2.0, four times the interval
+    points = list(
+        itertools.islice(TickSchedule(interval=0.5, jitter=0).instants(anchor), 8)
+    )
+    assert all(
+        after > before for before, after in itertools.pairwise([anchor, *points])
+    )
+
+
 def test_jittered_instants_are_not_all_on_the_grid() -> None:
     """Jitter actually moves the instants (a guard against a no-op jitter)."""
     schedule = TickSchedule(interval=1.0, jitter=0.5)

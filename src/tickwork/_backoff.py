@@ -80,12 +80,14 @@ class Backoff:
                 ``jitter == 0`` the waits are exactly the bases.
         """
         if self.jitter == 0:
-            yield from self.bases()
-            return
+            return self.bases()
         source = random.Random() if rng is None else rng  # noqa: S311 - jitter, not crypto
+        return self._jittered(source)
+
+    def _jittered(self, rng: random.Random) -> Iterator[float]:
         cap = float(self.cap)
         for base in self.bases():
             low = base * (1 - self.jitter)
             high = min(base * (1 + self.jitter), cap)
             # uniform() may round one ulp past `high`; the cap is a hard bound.
-            yield min(source.uniform(low, high), cap)
+            yield min(rng.uniform(low, high), cap)
