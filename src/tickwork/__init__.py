@@ -11,9 +11,11 @@ from tickwork._errors import (
     InvalidConfigError,
     PollFailed,
     PollTimeout,
+    SchedulerStateError,
     TickworkError,
     WrongTypeError,
 )
+from tickwork._loop import Loop, LoopStats
 from tickwork._poll import (
     DEFAULT_MAX_WAIT,
     PENDING,
@@ -23,6 +25,7 @@ from tickwork._poll import (
     poll,
     set_default_max_wait,
 )
+from tickwork._scheduler import Scheduler, ShutdownReport, open_scheduler
 from tickwork._ticker import TickSchedule
 
 __all__ = [
@@ -32,12 +35,18 @@ __all__ = [
     "Done",
     "Failed",
     "InvalidConfigError",
+    "Loop",
+    "LoopStats",
     "PollFailed",
     "PollResult",
     "PollTimeout",
+    "Scheduler",
+    "SchedulerStateError",
+    "ShutdownReport",
     "TickSchedule",
     "TickworkError",
     "WrongTypeError",
+    "open_scheduler",
     "poll",
     "set_default_max_wait",
 ]

@@ -70,3 +70,12 @@ class PollTimeout(TickworkError, TimeoutError):  # noqa: N818 - the SPEC's publi
         self.last_error = last_error
         self.attempts = attempts
         self.max_wait = max_wait
+
+
+@final
+class SchedulerStateError(TickworkError, RuntimeError):
+    """A `Scheduler` method was called in a state that does not allow it.
+
+    For example `Scheduler.run` called twice, or `Scheduler.add` while the
+    scheduler is stopping.
+    """
