@@ -11,7 +11,9 @@ from tickwork import (
     PENDING,
     Backoff,
     InvalidConfigError,
+    Loop,
     PollResult,
+    Scheduler,
     TickSchedule,
     TickworkError,
     WrongTypeError,
@@ -25,6 +27,17 @@ if TYPE_CHECKING:
     import trio.testing
 
 NAN, INF = math.nan, math.inf
+
+
+async def _job() -> None:
+    """A loop body."""
+
+
+def _loop(**overrides: Any) -> Loop:
+    """A Loop with valid defaults and some fields replaced."""
+    fields: dict[str, Any] = {"name": "job", "fn": _job, "interval": 1.0, **overrides}
+    return Loop(**fields)
+
 
 # (factory, keyword arguments, error type, fragment of the message)
 BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], str]] = [
@@ -144,6 +157,92 @@ BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], s
         "'jitter' must be in [0, 1) (got 1.0)",
     ),
     (
+        _loop,
+        {"name": ""},
+        InvalidConfigError,
+        "'name' must be a non-empty str (got '')",
+    ),
+    (_loop, {"name": 3}, WrongTypeError, "'name' must be a str (got 3)"),
+    (
+        _loop,
+        {"fn": "job"},
+        WrongTypeError,
+        "'fn' must be an async callable taking no arguments (got 'job')",
+    ),
+    (
+        _loop,
+        {"interval": 0},
+        InvalidConfigError,
+        "'interval' must be finite and > 0 (got 0)",
+    ),
+    (
+        _loop,
+        {"interval": INF},
+        InvalidConfigError,
+        "'interval' must be finite and > 0 (got inf)",
+    ),
+    (_loop, {"jitter": 1}, InvalidConfigError, "'jitter' must be in [0, 1) (got 1)"),
+    (
+        _loop,
+        {"timeout": 0},
+        InvalidConfigError,
+        "'timeout' must be finite and > 0 (got 0)",
+    ),
+    (
+        _loop,
+        {"timeout": NAN},
+        InvalidConfigError,
+        "'timeout' must be finite and > 0 (got nan)",
+    ),
+    (
+        _loop,
+        {"timeout": "5"},
+        WrongTypeError,
+        "'timeout' must be a real number (got '5')",
+    ),
+    (
+        _loop,
+        {"run_on_start": "yes"},
+        WrongTypeError,
+        "'run_on_start' must be a bool (got 'yes')",
+    ),
+    (
+        Scheduler,
+        {"grace": -1},
+        InvalidConfigError,
+        "'grace' must be finite and >= 0 (got -1)",
+    ),
+    (
+        Scheduler,
+        {"grace": INF},
+        InvalidConfigError,
+        "'grace' must be finite and >= 0 (got inf)",
+    ),
+    (
+        Scheduler,
+        {"grace": None},
+        WrongTypeError,
+        "'grace' must be a real number (got None)",
+    ),
+    (
+        Scheduler,
+        {"seed": "abc"},
+        WrongTypeError,
+        "'seed' must be None or an int (got 'abc')",
+    ),
+    (
+        Scheduler,
+        {"seed": 1.5},
+        WrongTypeError,
+        "'seed' must be None or an int (got 1.5)",
+    ),
+    (
+        Scheduler,
+        {"loops": [_loop(), _loop()]},
+        InvalidConfigError,
+        "a loop named 'job' is already in this scheduler",
+    ),
+    (
         set_default_max_wait,
         {"seconds": 0},
         InvalidConfigError,
@@ -173,7 +272,7 @@ BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], s
 @pytest.mark.parametrize(
     ("factory", "kwargs", "error", "message"),
     BAD_CONFIG,
-    ids=[f"{f.__name__}-{k}" for f, k, _, _ in BAD_CONFIG],
+    ids=[f"{f.__name__}-{next(iter(k))}" for f, k, _, _ in BAD_CONFIG],
 )
 def test_bad_config_is_refused_with_a_precise_message(
     factory: Callable[..., object],
@@ -188,6 +287,16 @@ def test_bad_config_is_refused_with_a_precise_message(
     assert isinstance(caught.value, TickworkError)
     builtin = ValueError if error is InvalidConfigError else TypeError
     assert isinstance(caught.value, builtin)
+
+
+async def test_stop_refuses_a_bad_grace(autojump_clock: trio.testing.MockClock) -> None:
+    """stop(grace=...) names the field and the value."""
+    scheduler = Scheduler()
+    with pytest.raises(
+        InvalidConfigError, match=r"'grace' must be finite and >= 0 \(got -2\)"
+    ):
+        scheduler.stop(grace=-2)
+    assert not scheduler.stopping
 
 
 async def _never() -> PollResult[None]:
