@@ -33,7 +33,7 @@ def test_example_service_skips_fails_polls_and_reports(
     """Ten virtual seconds: skips on the slow loop, isolated failures, a report."""
     service = _load()
     trio.run(
-        service.main, 10.0, 0.5, clock=trio.testing.MockClock(autojump_threshold=0)
+        service.main, 10.0, 0.5, 7, clock=trio.testing.MockClock(autojump_threshold=0)
     )
     out = capsys.readouterr().out
     assert (
