@@ -1,0 +1,336 @@
+"""Scheduler in real time: lateness, CPU, memory, overlap skipping, shutdown.
+
+1. Lateness and CPU: N loops (1, 100, 1 000, 10 000) at 1 s, same phase, on
+   the raw ``sleep_until`` floor, on tickwork with jitter 0 and with its
+   default jitter 0.1. Lateness is wake-up minus intended instant (tickwork
+   reports it through its ``on_run_started`` hook; the floor records its own).
+2. Memory per idle loop (tracemalloc) vs a bare Trio task sleeping.
+3. Overlap skipping: a 0.25 s run on a 0.1 s loop for 3 s: runs and skips
+   counted against the expected numbers.
+4. Shutdown latency: 10 000 idle loops (stop() to run() returning), and 100
+   loops stuck past a 0.2 s grace (return time minus stop + grace).
+
+Writes ``benchmarks/results/scheduler.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import time
+import tracemalloc
+
+import trio
+
+from _common import percentile, print_table, progress, write_results
+from tickwork import Loop, Scheduler
+
+WARM_UP = 0.5
+
+
+async def noop() -> None:
+    """An empty loop body."""
+
+
+class LatenessHook:
+    """Collects the lateness of every run start."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.values: list[float] = []
+
+    def on_run_started(self, *, loop: str, lateness: float) -> None:  # noqa: ARG002
+        """Record one run's lateness."""
+        self.values.append(lateness)
+
+
+def floor_run(tasks: int, interval: float, ticks: int) -> tuple[list[float], float]:
+    """The raw floor: each task sleeps until anchor + k*interval, then runs."""
+    lateness: list[float] = []
+
+    async def task(anchor: float) -> None:
+        for k in range(1, ticks + 1):
+            deadline = anchor + k * interval
+            await trio.sleep_until(deadline)
+            lateness.append(trio.current_time() - deadline)
+            await noop()
+
+    async def main() -> float:
+        anchor = trio.current_time() + WARM_UP
+        async with trio.open_nursery() as nursery:
+            for _ in range(tasks):
+                nursery.start_soon(task, anchor)
+            await trio.sleep_until(anchor)
+            cpu = time.process_time()
+        return time.process_time() - cpu
+
+    return lateness, trio.run(main)
+
+
+def tickwork_run(
+    tasks: int, interval: float, ticks: int, jitter: float
+) -> tuple[list[float], float]:
+    """tickwork: the same loops in a Scheduler, stopped after *ticks* intervals."""
+    hook = LatenessHook()
+
+    async def main() -> float:
+        # Loops anchor when they start; run_on_start=False keeps the first
+        # run one interval later, like the floor's.
+        loops = [
+            Loop(
+                name=f"l{i}",
+                fn=noop,
+                interval=interval,
+                jitter=jitter,
+                run_on_start=False,
+            )
+            for i in range(tasks)
+        ]
+        scheduler = Scheduler(loops, seed=1, hooks=[hook])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            # Like the floor, bill only the ticking: the loops are started and
+            # asleep after the warm-up, before their first instant.
+            await trio.sleep(min(WARM_UP, interval / 2))
+            cpu = time.process_time()
+            await trio.sleep((ticks + 0.5) * interval - min(WARM_UP, interval / 2))
+            scheduler.stop()
+        return time.process_time() - cpu
+
+    return hook.values, trio.run(main)
+
+
+def lateness_table(
+    counts: list[int], interval: float, ticks: int
+) -> list[dict[str, object]]:
+    """Benchmark 1: lateness and CPU per run vs the floor."""
+    results: list[dict[str, object]] = []
+    rows: list[list[str]] = []
+    for tasks in counts:
+        measured = {}
+        for name in ("floor", "tickwork j=0", "tickwork j=0.1"):
+            progress(f"scheduler lateness: {name}, {tasks} loop(s)")
+            if name == "floor":
+                lateness, cpu = floor_run(tasks, interval, ticks)
+            else:
+                jitter = 0.0 if name.endswith("j=0") else 0.1
+                lateness, cpu = tickwork_run(tasks, interval, ticks, jitter)
+            lateness.sort()
+            runs = max(1, len(lateness))
+            measured[name] = {
+                "runs": len(lateness),
+                "p50_ms": percentile(lateness, 0.5) * 1e3,
+                "p99_ms": percentile(lateness, 0.99) * 1e3,
+                "max_ms": lateness[-1] * 1e3 if lateness else float("nan"),
+                "cpu_us_per_run": cpu / runs * 1e6,
+            }
+        base = measured["floor"]
+        for name, m in measured.items():
+            ratio_p99 = m["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("nan")
+            ratio_cpu = m["cpu_us_per_run"] / base["cpu_us_per_run"]
+            results.append(
+                {
+                    "loops": tasks,
+                    "variant": name,
+                    **m,
+                    "p99_vs_floor": ratio_p99,
+                    "cpu_vs_floor": ratio_cpu,
+                }
+            )
+            rows.append(
+                [
+                    str(tasks),
+                    name,
+                    str(m["runs"]),
+                    f"{m['p50_ms']:.3f}",
+                    f"{m['p99_ms']:.3f}",
+                    f"{m['max_ms']:.3f}",
+                    f"{ratio_p99:.2f}",
+                    f"{m['cpu_us_per_run']:.1f}",
+                    f"{ratio_cpu:.2f}",
+                ]
+            )
+    print_table(
+        f"Lateness and CPU per run ({ticks} ticks at {interval} s)",
+        [
+            "loops",
+            "variant",
+            "runs",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "p99/floor",
+            "CPU µs/run",
+            "CPU/floor",
+        ],
+        rows,
+    )
+    return results
+
+
+def memory_per_loop(count: int) -> dict[str, float]:
+    """Benchmark 2: traced bytes per idle tickwork loop vs per bare sleeping task."""
+
+    async def bare() -> None:
+        await trio.sleep_until(trio.current_time() + 3600)
+
+    async def measure(start: object) -> float:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        async with trio.open_nursery() as nursery:
+            stop = start(nursery)
+            await trio.sleep(0.2)  # every task is asleep now
+            gc.collect()
+            used = tracemalloc.get_traced_memory()[0] - before
+            tracemalloc.stop()
+            stop(nursery)
+        return used / count
+
+    def start_bare(nursery: trio.Nursery) -> object:
+        for _ in range(count):
+            nursery.start_soon(bare)
+        return lambda n: n.cancel_scope.cancel()
+
+    def start_tickwork(nursery: trio.Nursery) -> object:
+        loops = [
+            Loop(name=f"l{i}", fn=noop, interval=3600, run_on_start=False)
+            for i in range(count)
+        ]
+        scheduler = Scheduler(loops)
+        nursery.start_soon(scheduler.run)
+        return lambda _n: scheduler.stop()
+
+    progress(f"scheduler memory: {count} bare tasks vs {count} idle loops")
+    bare_bytes = trio.run(measure, start_bare)
+    loop_bytes = trio.run(measure, start_tickwork)
+    result = {
+        "loops": count,
+        "bare_task_bytes": bare_bytes,
+        "tickwork_loop_bytes": loop_bytes,
+        "ratio": loop_bytes / bare_bytes,
+    }
+    print_table(
+        "Memory per idle loop (tracemalloc)",
+        ["loops", "bare Trio task B", "tickwork loop B", "ratio"],
+        [
+            [
+                str(count),
+                f"{bare_bytes:.0f}",
+                f"{loop_bytes:.0f}",
+                f"{result['ratio']:.2f}",
+            ]
+        ],
+    )
+    return result
+
+
+def overlap() -> dict[str, float]:
+    """Benchmark 3: runs and skips of an overrunning loop vs the expected counts."""
+    # Stop between two run starts (3.0 and 3.3), away from a boundary.
+    interval, takes, seconds = 0.1, 0.25, 3.15
+
+    async def slow() -> None:
+        await trio.sleep(takes)
+
+    async def main() -> Scheduler:
+        scheduler = Scheduler([Loop(name="slow", fn=slow, interval=interval, jitter=0)])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            await trio.sleep(seconds)
+            scheduler.stop(grace=0)
+        return scheduler
+
+    progress("scheduler overlap: a 0.25 s run on a 0.1 s loop (3.15 s)")
+    stats = trio.run(main).stats()["slow"]
+    # Runs start every 0.3 s (0, 0.3, ...); each skips the 2 ticks it overlaps.
+    expected_runs = int(seconds / 0.3 + 1e-9) + 1
+    result = {
+        "runs": stats.runs,
+        "expected_runs": expected_runs,
+        "skipped": stats.skipped,
+        "expected_skipped": 2 * (expected_runs - 1),
+    }
+    print_table(
+        "Overlap skipping (0.25 s run, 0.1 s interval, 3.15 s)",
+        ["runs", "expected", "skipped", "expected"],
+        [
+            [
+                str(stats.runs),
+                str(expected_runs),
+                str(stats.skipped),
+                str(result["expected_skipped"]),
+            ]
+        ],
+    )
+    return result
+
+
+def shutdown() -> dict[str, float]:
+    """Benchmark 4: stop() to run() returning, idle and stuck."""
+
+    async def stuck() -> None:
+        await trio.sleep_forever()
+
+    async def idle_case() -> float:
+        loops = [
+            Loop(name=f"l{i}", fn=noop, interval=3600, run_on_start=False)
+            for i in range(10_000)
+        ]
+        scheduler = Scheduler(loops)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            await trio.sleep(0.2)
+            began = time.perf_counter()
+            scheduler.stop()
+        return time.perf_counter() - began
+
+    async def stuck_case() -> float:
+        loops = [Loop(name=f"s{i}", fn=stuck, interval=3600) for i in range(100)]
+        scheduler = Scheduler(loops, grace=0.2)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            await trio.sleep(0.2)
+            began = time.perf_counter()
+            scheduler.stop()
+        return time.perf_counter() - began - 0.2
+
+    progress("scheduler shutdown: 10 000 idle loops; 100 stuck loops, grace 0.2 s")
+    idle = trio.run(idle_case)
+    late = trio.run(stuck_case)
+    result = {"idle_10000_ms": idle * 1e3, "stuck_100_past_grace_ms": late * 1e3}
+    print_table(
+        "Shutdown latency",
+        ["case", "ms"],
+        [
+            ["10 000 idle loops: stop() -> run() returns", f"{idle * 1e3:.1f}"],
+            ["100 stuck loops: return - (stop + 0.2 s grace)", f"{late * 1e3:.1f}"],
+        ],
+    )
+    return result
+
+
+def main() -> None:
+    """Run the four scheduler benchmarks and write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--ticks", type=int, default=5)
+    parser.add_argument("--loops", default="1,100,1000,10000")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.loops.split(",")]
+    # The overrun WARNINGs and the shutdown report are expected here.
+    logging.getLogger("tickwork").setLevel(logging.ERROR)
+    payload = {
+        "interval": args.interval,
+        "ticks": args.ticks,
+        "lateness": lateness_table(counts, args.interval, args.ticks),
+        "memory": memory_per_loop(10_000),
+        "overlap": overlap(),
+        "shutdown": shutdown(),
+    }
+    write_results("scheduler", payload)
+
+
+if __name__ == "__main__":
+    main()
