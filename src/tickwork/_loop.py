@@ -80,8 +80,9 @@ class Loop:
 
     Example:
         >>> async def sweep_sessions() -> None: ...
-        >>> Loop(name="sessions", fn=sweep_sessions, interval=60, timeout=10)
-        Loop(name='sessions', fn=<function sweep_sessions ...>, interval=60, ...)
+        >>> loop = Loop(name="sessions", fn=sweep_sessions, interval=60, timeout=10)
+        >>> loop.schedule
+        TickSchedule(interval=60, jitter=0.1)
     """
 
     name: str = attrs.field(validator=_name)
