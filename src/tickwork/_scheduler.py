@@ -181,6 +181,8 @@ class Scheduler:
                 LOGGER.info("scheduler started with %d loop(s)", len(self._runners))
             task_status.started()
             await self._stop_event.wait()
+            # stop() sets this itself once the nursery exists; this line
+            # covers a stop() that came before run().
             nursery.cancel_scope.deadline = self._deadline
         self._nursery = None
         report = ShutdownReport(
@@ -214,15 +216,14 @@ class Scheduler:
         """
         seconds = self._grace if grace is None else check_non_negative("grace", grace)
         now = trio.current_time()
-        if self._stop_called_at is None:
-            self._stop_called_at = now
-            LOGGER.info("scheduler stopping, grace %.3f s", seconds)
         self._deadline = min(self._deadline, now + seconds)
         if self._nursery is not None:
             self._nursery.cancel_scope.deadline = self._deadline
         if self.stopping:
             return
         self.stopping = True
+        self._stop_called_at = now
+        LOGGER.info("scheduler stopping, grace %.3f s", seconds)
         for runner in self._runners.values():
             runner.wake()
         self._stop_event.set()
