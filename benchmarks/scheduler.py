@@ -22,6 +22,7 @@ import time
 import tracemalloc
 
 import trio
+import trio.testing
 
 from _common import percentile, print_table, progress, write_results
 from tickwork import Loop, Scheduler
@@ -181,7 +182,7 @@ def memory_per_loop(count: int) -> dict[str, float]:
         before = tracemalloc.get_traced_memory()[0]
         async with trio.open_nursery() as nursery:
             stop = start(nursery)
-            await trio.sleep(0.2)  # every task is asleep now
+            await trio.testing.wait_all_tasks_blocked()  # every task is asleep
             gc.collect()
             used = tracemalloc.get_traced_memory()[0] - before
             tracemalloc.stop()

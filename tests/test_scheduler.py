@@ -376,9 +376,20 @@ async def test_add_remove_and_run_now_while_running(
 async def test_remove_cancels_the_run_in_flight(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """remove() cancels the loop's in-flight run at once; it is not a shutdown cut."""
+    """remove() cancels the in-flight run at once: outcome cancelled, not timed out."""
+    outcomes: list[tuple[str, str]] = []
+
+    class Outcomes:
+        def on_run_finished(
+            self, *, loop: str, outcome: str, duration: float, lateness: float
+        ) -> None:
+            outcomes.append((loop, outcome))
+
     body = Recorder(takes=60)
-    scheduler = Scheduler([every("a", body, 100), every("b", Recorder(), 100)])
+    scheduler = Scheduler(
+        [every("a", body, 100, timeout=30), every("b", Recorder(), 100)],
+        hooks=[Outcomes()],
+    )
 
     async def drive() -> None:
         await trio.sleep(1)
@@ -390,6 +401,24 @@ async def test_remove_cancels_the_run_in_flight(
         report = await scheduler.run()
     assert trio.current_time() == 1
     assert report == ShutdownReport(timed_out=False, cancelled=())
+    assert sorted(outcomes) == [("a", "cancelled"), ("b", "succeeded")]
+
+
+async def test_remove_ends_an_idle_loop(autojump_clock: trio.testing.MockClock) -> None:
+    """A loop removed while asleep never runs again."""
+    body = Recorder()
+    scheduler = Scheduler([every("a", body, 2)])
+
+    async def drive() -> None:
+        await trio.sleep(3)
+        scheduler.remove("a")
+        await trio.sleep(10)
+        scheduler.stop()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(drive)
+        await scheduler.run()
+    assert body.starts == [0, 2]
 
 
 async def test_run_now_is_false_before_run_and_after_stop(

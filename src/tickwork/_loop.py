@@ -21,10 +21,10 @@ from tickwork._ticker import TickSchedule
 from tickwork._validation import attrs_fraction, attrs_optional_positive, attrs_positive
 
 if TYPE_CHECKING:
-    import random
     from collections.abc import Awaitable, Callable
 
     from tickwork._hooks import Hooks
+    from tickwork._rng import JitterSource
 
 LOGGER = logging.getLogger("tickwork.loop")
 
@@ -153,8 +153,8 @@ class LoopRunner:
     """The live state of one loop inside a running scheduler."""
 
     __slots__ = (
+        "_run_scope",
         "_sleep_scope",
-        "_task_scope",
         "cancelled",
         "failed",
         "in_flight",
@@ -172,7 +172,7 @@ class LoopRunner:
         "timed_out",
     )
 
-    def __init__(self, loop: Loop, rng: random.Random) -> None:
+    def __init__(self, loop: Loop, rng: JitterSource) -> None:
         """Prepare a loop that has not started yet."""
         self.loop = loop
         self.schedule = loop.schedule
@@ -185,8 +185,10 @@ class LoopRunner:
         self.next_fire: float | None = None
         self.run_requested = False
         self.removed = False
+        # At most one of these is set: the loop is asleep or running. An
+        # idle loop so holds one cancel scope, as a bare sleep_until does.
         self._sleep_scope: trio.CancelScope | None = None
-        self._task_scope = trio.CancelScope()
+        self._run_scope: trio.CancelScope | None = None
 
     def stats(self) -> LoopStats:
         """A frozen snapshot of the counters."""
@@ -209,16 +211,14 @@ class LoopRunner:
             self._sleep_scope.cancel()
 
     def cancel(self) -> None:
-        """Cancel the whole loop, its in-flight run included (for remove)."""
+        """End the loop, cancelling its in-flight run if any (for remove)."""
         self.removed = True
-        self._task_scope.cancel()
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+        self.wake()
 
     async def run(self, owner: Owner) -> None:
         """The loop's task: sleep, run, skip what passed, until stopped."""
-        with self._task_scope:
-            await self._ticks(owner)
-
-    async def _ticks(self, owner: Owner) -> None:
         schedule, rng, loop = self.schedule, self.rng, self.loop
         anchor = trio.current_time()
         if loop.run_on_start:
@@ -229,12 +229,12 @@ class LoopRunner:
             self.next_fire = next_fire
             # stop() wakes sleeping loops; a loop that was running when it was
             # called sees it here, before it would go back to sleep.
-            idle = not (owner.stopping or self.run_requested)
+            idle = not (owner.stopping or self.removed or self.run_requested)
             if idle and next_fire > trio.current_time():
                 with trio.CancelScope(deadline=next_fire) as self._sleep_scope:
                     await trio.sleep_forever()
                 self._sleep_scope = None
-            if owner.stopping:
+            if owner.stopping or self.removed:
                 break
             self.next_fire = None
             now = trio.current_time()
@@ -277,16 +277,16 @@ class LoopRunner:
         if hooks.wants("on_run_started"):
             hooks.emit("on_run_started", loop=loop.name, lateness=lateness)
         outcome = CANCELLED
+        deadline = math.inf if loop.timeout is None else started + loop.timeout
         try:
-            if loop.timeout is None:
-                # No scope of its own: remove() and shutdown cancel through
-                # the loop's task scope and the nursery.
+            # The run's own scope carries the timeout and lets remove() cancel
+            # just this run; shutdown cancels through the nursery.
+            with trio.CancelScope(deadline=deadline) as self._run_scope:
                 await loop.fn()
+            if not self._run_scope.cancelled_caught:
                 outcome = SUCCEEDED
-            else:
-                with trio.CancelScope(deadline=started + loop.timeout) as scope:
-                    await loop.fn()
-                outcome = TIMED_OUT if scope.cancelled_caught else SUCCEEDED
+            elif not self.removed:
+                outcome = TIMED_OUT
         except Exception:
             outcome = FAILED
             LOGGER.exception(
@@ -304,6 +304,7 @@ class LoopRunner:
                     owner.record_cut(loop.name)
             raise
         finally:
+            self._run_scope = None
             self.in_flight = False
             self.last_duration = duration = trio.current_time() - started
             if hooks.wants("on_run_finished"):
@@ -314,17 +315,23 @@ class LoopRunner:
                     duration=duration,
                     lateness=lateness,
                 )
+        self._count(owner, outcome, duration)
+
+    def _count(self, owner: Owner, outcome: str, duration: float) -> None:
+        """Count a run that ended without propagating, and log a timeout."""
         if outcome is SUCCEEDED:
             self.succeeded += 1
         elif outcome is FAILED:
             self.failed += 1
+        elif outcome is CANCELLED:  # by remove()
+            self.cancelled += 1
         else:
             self.timed_out += 1
             LOGGER.warning(
                 "loop %r: run %d timed out after %.3f s",
-                loop.name,
+                self.loop.name,
                 self.runs,
                 duration,
-                extra={"tickwork_loop": loop.name},
+                extra={"tickwork_loop": self.loop.name},
             )
-            hooks.emit("on_run_timed_out", loop=loop.name, duration=duration)
+            owner.hooks.emit("on_run_timed_out", loop=self.loop.name, duration=duration)

@@ -24,6 +24,8 @@ from tickwork._validation import attrs_fraction, attrs_positive
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tickwork._rng import JitterSource
+
 
 class Missed(NamedTuple):
     """What a late consumer does: the result of `TickSchedule.skip_missed`."""
@@ -76,7 +78,7 @@ class TickSchedule:
         """The largest distance, in seconds, of an instant from its grid point."""
         return self._half
 
-    def instant(self, anchor: float, index: int, rng: random.Random) -> float:
+    def instant(self, anchor: float, index: int, rng: JitterSource) -> float:
         """Return instant t_index, drawing its jitter from *rng*.
 
         With ``jitter == 0`` this is exactly ``anchor + index * interval`` and
@@ -88,7 +90,7 @@ class TickSchedule:
         return nominal + rng.uniform(-self._half, self._half)
 
     def instants(
-        self, anchor: float, rng: random.Random | None = None
+        self, anchor: float, rng: JitterSource | None = None
     ) -> Iterator[float]:
         """Yield the fire instants t_1, t_2, ... of a loop anchored at *anchor*.
 
@@ -99,7 +101,8 @@ class TickSchedule:
 
         Args:
             anchor: the loop's start on the consumer's clock.
-            rng: the source of jitter; the same seeded rng gives the same
+            rng: the source of jitter: a `random.Random`, or anything with
+                its ``uniform(a, b)``; the same seeded rng gives the same
                 sequence. None uses a fresh, OS-seeded `random.Random`.
         """
         source = random.Random() if rng is None else rng  # noqa: S311 - jitter, not crypto
@@ -119,7 +122,7 @@ class TickSchedule:
         index: int,
         instant: float,
         now: float,
-        rng: random.Random,
+        rng: JitterSource,
     ) -> Missed:
         """Skip every instant at or before *now* (the *skip* missed-tick policy).
 
