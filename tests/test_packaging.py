@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
 
 import tickwork
+from tickwork import triggers
 
 # The SPEC's fixed public names that exist so far, plus the error hierarchy.
 SPEC_NAMES = {
@@ -51,6 +54,42 @@ def test_all_names_every_public_attribute_and_nothing_else() -> None:
 def test_spec_names_are_exported() -> None:
     """Every name the SPEC fixes is importable from tickwork."""
     assert set(tickwork.__all__) >= SPEC_NAMES
+
+
+TRIGGER_NAMES = {
+    "MemoryTriggerStore",
+    "PostgresTriggerStore",
+    "SQLiteTriggerStore",
+    "SweepReport",
+    "TriggerRow",
+    "TriggerStore",
+    "TriggerSweeper",
+    "parse_interval",
+}
+
+
+def test_triggers_all_is_sorted_complete_and_has_the_spec_names() -> None:
+    """tickwork.triggers exports the SPEC's names; __all__ is sorted and exact."""
+    public = {
+        name
+        for name, value in vars(triggers).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name != "annotations"
+    }
+    assert set(triggers.__all__) == public
+    assert triggers.__all__ == sorted(triggers.__all__)
+    assert set(triggers.__all__) >= TRIGGER_NAMES
+
+
+def test_importing_triggers_does_not_import_psycopg() -> None:
+    """psycopg is an optional extra: tickwork.triggers imports without it."""
+    code = (
+        "import sys, tickwork.triggers; "
+        "sys.exit(any(m.startswith('psycopg') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False)  # noqa: S603
+    assert done.returncode == 0
 
 
 def test_package_is_typed() -> None:

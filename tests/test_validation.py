@@ -20,6 +20,7 @@ from tickwork import (
     poll,
     set_default_max_wait,
 )
+from tickwork.triggers import MemoryTriggerStore, TriggerSweeper, parse_interval
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +32,20 @@ NAN, INF = math.nan, math.inf
 
 async def _job() -> None:
     """A loop body."""
+
+
+def _sweeper(**overrides: Any) -> TriggerSweeper:
+    """A TriggerSweeper with valid defaults and some arguments replaced."""
+    fields: dict[str, Any] = {
+        "store": MemoryTriggerStore(),
+        "dispatch": _dispatch,
+        **overrides,
+    }
+    return TriggerSweeper(**fields)
+
+
+async def _dispatch(row: object) -> None:
+    """A sweeper's dispatch."""
 
 
 def _loop(**overrides: Any) -> Loop:
@@ -241,6 +256,84 @@ BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], s
         {"loops": [_loop(), _loop()]},
         InvalidConfigError,
         "a loop named 'job' is already in this scheduler",
+    ),
+    (
+        _sweeper,
+        {"tick_interval": 0},
+        InvalidConfigError,
+        "'tick_interval' must be finite and > 0 (got 0)",
+    ),
+    (
+        _sweeper,
+        {"tick_interval": -30},
+        InvalidConfigError,
+        "'tick_interval' must be finite and > 0 (got -30)",
+    ),
+    (
+        _sweeper,
+        {"tick_interval": NAN},
+        InvalidConfigError,
+        "'tick_interval' must be finite and > 0 (got nan)",
+    ),
+    (
+        _sweeper,
+        {"tick_interval": "30"},
+        WrongTypeError,
+        "'tick_interval' must be a real number (got '30')",
+    ),
+    (
+        _sweeper,
+        {"min_interval": 0},
+        InvalidConfigError,
+        "'min_interval' must be finite and > 0 (got 0)",
+    ),
+    (
+        _sweeper,
+        {"catch_up_factor": 0.5},
+        InvalidConfigError,
+        "'catch_up_factor' must be finite and >= 1 (got 0.5)",
+    ),
+    (
+        _sweeper,
+        {"catch_up_factor": INF},
+        InvalidConfigError,
+        "'catch_up_factor' must be finite and >= 1 (got inf)",
+    ),
+    (
+        _sweeper,
+        {"max_concurrent": 0},
+        InvalidConfigError,
+        "'max_concurrent' must be >= 1 (got 0)",
+    ),
+    (
+        _sweeper,
+        {"max_concurrent": 2.0},
+        WrongTypeError,
+        "'max_concurrent' must be an int (got 2.0)",
+    ),
+    (
+        _sweeper,
+        {"max_concurrent": True},
+        WrongTypeError,
+        "'max_concurrent' must be an int (got True)",
+    ),
+    (
+        _sweeper,
+        {"dispatch": None},
+        WrongTypeError,
+        "'dispatch' must be callable (got None)",
+    ),
+    (
+        _sweeper,
+        {"clock": "utc"},
+        WrongTypeError,
+        "'clock' must be callable (got 'utc')",
+    ),
+    (
+        parse_interval,
+        {"text": "1h0m"},
+        InvalidConfigError,
+        "'interval' groups must be positive (got '1h0m': 0m)",
     ),
     (
         set_default_max_wait,

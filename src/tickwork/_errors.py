@@ -79,3 +79,21 @@ class SchedulerStateError(TickworkError, RuntimeError):
     For example `Scheduler.run` called twice, or `Scheduler.add` while the
     scheduler is stopping.
     """
+
+
+@final
+class UnknownTriggerError(TickworkError, KeyError):
+    """A trigger store was asked about a trigger name it does not hold."""
+
+    def __str__(self) -> str:
+        """The message itself, not KeyError's quoted repr of it."""
+        return str(self.args[0]) if self.args else ""
+
+
+@final
+class TriggerStoreError(TickworkError, RuntimeError):
+    """A trigger store cannot serve the request in its current state.
+
+    For example the store was closed, or its database carries a schema version
+    newer than this tickwork knows.
+    """

@@ -1,0 +1,210 @@
+"""parse_interval and the timestamp text of persisted triggers: pure properties."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import trio
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from tickwork import InvalidConfigError, WrongTypeError
+from tickwork.triggers import (
+    MemoryTriggerStore,
+    TriggerRow,
+    TriggerSweeper,
+    parse_interval,
+)
+from tickwork.triggers._model import datetime_micros, format_timestamp, timestamp_micros
+
+UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+GRAMMAR = re.compile(
+    r"(?:[0-9]*[1-9][0-9]*d)?(?:[0-9]*[1-9][0-9]*h)?"
+    r"(?:[0-9]*[1-9][0-9]*m)?(?:[0-9]*[1-9][0-9]*s)?"
+)
+
+groups = st.lists(
+    st.tuples(st.sampled_from(UNITS), st.integers(min_value=1, max_value=10**6)),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda group: group[0][0],
+)
+
+
+@given(groups)
+def test_valid_interval_text_parses_to_its_seconds(
+    chosen: list[tuple[tuple[str, int], int]],
+) -> None:
+    """Any groups in d/h/m/s order parse to the sum of count x unit seconds."""
+    chosen.sort(key=lambda group: -group[0][1])
+    text = "".join(f"{count}{unit}" for (unit, _), count in chosen)
+    assert parse_interval(text) == sum(
+        count * seconds for (_, seconds), count in chosen
+    )
+
+
+@given(st.text(alphabet="0123456789dhms +-.DHMS ٣", max_size=8))
+def test_text_outside_the_grammar_is_refused(text: str) -> None:
+    """Whatever does not match the grammar (or totals zero) raises ValueError."""
+    assume(not (text and GRAMMAR.fullmatch(text)))
+    with pytest.raises(ValueError, match="'interval'"):
+        parse_interval(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "0s",
+        "15",
+        "-5m",
+        "+5m",
+        "1.5h",
+        "15M",
+        " 15m",
+        "15m ",
+        "1m1h",
+        "1h1h",
+        "1h0m",
+        "٣m",
+        "m",
+        "1w",
+    ],
+)
+def test_the_specs_bad_examples_are_refused(text: str) -> None:
+    """Empty, signs, bare numbers, zero groups, wrong order: all InvalidConfigError."""
+    with pytest.raises(InvalidConfigError):
+        parse_interval(text)
+
+
+def test_examples_and_non_text() -> None:
+    """The SPEC's examples parse; a number is a TypeError, not silently seconds."""
+    assert [parse_interval(t) for t in ("90s", "15m", "1h30m", "2d")] == [
+        90,
+        900,
+        5400,
+        172_800,
+    ]
+    with pytest.raises(WrongTypeError, match="duration text"):
+        parse_interval(900)  # type: ignore[arg-type]
+
+
+aware = st.datetimes(
+    min_value=datetime(1970, 1, 1),  # noqa: DTZ001 - hypothesis wants naive bounds
+    max_value=datetime(9998, 12, 31),  # noqa: DTZ001
+    timezones=st.builds(
+        timezone,
+        st.timedeltas(
+            min_value=timedelta(hours=-23), max_value=timedelta(hours=23)
+        ).map(lambda d: timedelta(minutes=d // timedelta(minutes=1))),
+    ),
+)
+
+
+@given(aware)
+def test_written_timestamps_read_back_to_the_same_instant(moment: datetime) -> None:
+    """format_timestamp writes the sweeper's form, and it parses to the same µs."""
+    text = format_timestamp(moment)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", text)
+    assert timestamp_micros(text) == datetime_micros(moment)
+
+
+@given(aware)
+def test_rfc3339_offsets_and_fractions_are_read(moment: datetime) -> None:
+    """isoformat with its offset (an RFC 3339 form) reads to the same instant."""
+    assert timestamp_micros(moment.isoformat()) == datetime_micros(moment)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "2026-01-01",
+        "2026-01-01T00:00:00",
+        "2026-13-01T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:00:60Z",
+        "yesterday",
+    ],
+)
+def test_non_rfc3339_timestamps_are_value_errors(text: str) -> None:
+    """Dates alone, naive times and impossible dates do not parse."""
+    with pytest.raises(ValueError):  # noqa: PT011 - any ValueError is the contract
+        timestamp_micros(text)
+
+
+def test_fractions_beyond_microseconds_are_truncated() -> None:
+    """Nine fraction digits are cut to six, never rounded into the next second."""
+    assert timestamp_micros("1970-01-01T00:00:01.999999999Z") == 1_999_999
+
+
+async def _ignore(row: TriggerRow) -> None:
+    """A dispatch that does nothing."""
+
+
+# --- the sweeper's decision, against an oracle written with datetimes -------
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["30s", "1m", "15m", "1h30m", "2d", "junk", "0s"]),
+        st.one_of(
+            st.none(), st.integers(min_value=-(10**6), max_value=10**7), st.just(-1)
+        ),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+@given(rows, st.floats(min_value=1.0, max_value=5.0))
+def test_every_enabled_row_gets_exactly_the_outcome_the_spec_gives(
+    spec: list[tuple[str, int | None, bool]], catch_up: float
+) -> None:
+    """Each enabled row lands in the one report group the SPEC's rules select."""
+    triggers = [
+        TriggerRow(
+            f"t{i}",
+            f"t{i}",
+            interval,
+            enabled,
+            None
+            if offset is None
+            else format_timestamp(START - timedelta(seconds=offset)),
+        )
+        for i, (interval, offset, enabled) in enumerate(spec)
+    ]
+    expected: dict[str, str] = {}
+    for trigger, (interval, offset, enabled) in zip(triggers, spec, strict=True):
+        if not enabled:
+            continue
+        try:
+            seconds = parse_interval(interval)
+        except ValueError:
+            seconds = 0
+        if seconds < 60:
+            expected[trigger.name] = "invalid"
+        elif offset is not None and offset < seconds:
+            expected[trigger.name] = "not_due"
+        else:
+            expected[trigger.name] = "fired"
+
+    async def sweep() -> dict[str, str]:
+        sweeper = TriggerSweeper(
+            MemoryTriggerStore(triggers),
+            _ignore,
+            clock=lambda: START,
+            catch_up_factor=catch_up,
+        )
+        report = await sweeper.sweep()
+        got = {}
+        for group in ("fired", "not_due", "invalid", "lost_claim"):
+            for name in getattr(report, group):
+                assert name not in got
+                got[name] = group
+        assert report.errors == ()
+        return got
+
+    assert trio.run(sweep) == expected

@@ -1,0 +1,154 @@
+"""PostgresTriggerStore beyond the contract: several instances, an outage, secrets.
+
+Each test uses the session's throwaway server (see conftest), Trio's real
+clock and an injected wall clock. The outage test waits on conditions, each
+bounded by fail_after, never on a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import psycopg
+import pytest
+import trio
+
+from tests.pgserver import PASSWORD
+from tests.trigger_helpers import Recorder, Wall, check_each_window_fires_once
+from tickwork import Scheduler
+from tickwork.triggers import PostgresTriggerStore, TriggerStoreError, TriggerSweeper
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.pgserver import PostgresServer
+
+
+async def test_four_instances_fire_each_window_once(postgres_dsn: str) -> None:
+    """4 stores (4 pools) racing over 48 due triggers: each fires once a window."""
+    stores = [PostgresTriggerStore(postgres_dsn) for _ in range(4)]
+    try:
+        with trio.fail_after(60):
+            await check_each_window_fires_once(stores)
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
+async def test_instances_starting_together_create_the_schema_once(
+    postgres_dsn: str,
+) -> None:
+    """8 stores whose first call is simultaneous all succeed (advisory lock)."""
+    stores = [PostgresTriggerStore(postgres_dsn) for _ in range(8)]
+    async with trio.open_nursery() as nursery:
+        for store in stores:
+            nursery.start_soon(store.all)
+    for store in stores:
+        await store.aclose()
+    with psycopg.connect(postgres_dsn) as connection:
+        assert connection.execute("SELECT value FROM tickwork_meta").fetchall() == [
+            ("1",)
+        ]
+
+
+async def test_a_database_from_a_newer_tickwork_is_refused(postgres_dsn: str) -> None:
+    """A schema version above ours raises TriggerStoreError."""
+    async with PostgresTriggerStore(postgres_dsn) as store:
+        await store.all()
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute("UPDATE tickwork_meta SET value = '2'")
+    async with PostgresTriggerStore(postgres_dsn) as store:
+        with pytest.raises(TriggerStoreError, match="schema version 2"):
+            await store.all()
+
+
+def test_the_password_is_not_in_repr_or_in_a_bad_dsn_error() -> None:
+    """repr names user, host, port and database; errors never echo the DSN."""
+    store = PostgresTriggerStore(f"postgresql://app:{PASSWORD}@db.internal:6432/prod")
+    assert repr(store) == "<PostgresTriggerStore app@db.internal:6432/prod>"
+    with pytest.raises(ValueError, match="'dsn'") as caught:
+        PostgresTriggerStore(f"host=db password={PASSWORD} nonsense")
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"statement_timeout": 0}, "'statement_timeout'"),
+        ({"connect_timeout": -1}, "'connect_timeout'"),
+        ({"max_connections": 0}, "'max_connections'"),
+        ({"max_connections": 1.5}, "'max_connections'"),
+    ],
+)
+def test_bad_settings_are_refused(options: dict[str, float], match: str) -> None:
+    """Each setting is checked and named."""
+    with pytest.raises((ValueError, TypeError), match=match):
+        PostgresTriggerStore("postgresql://localhost/x", **options)  # type: ignore[arg-type]
+
+
+async def test_statement_timeout_bounds_queries(postgres_dsn: str) -> None:
+    """A statement longer than statement_timeout is cancelled by the server."""
+    async with PostgresTriggerStore(postgres_dsn, statement_timeout=0.2) as store:
+        await store.all()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await store._run(lambda c: c.execute("SELECT pg_sleep(5)"))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until *condition* holds, checking every 20 ms (callers bound it)."""
+    while not condition():  # noqa: ASYNC110 - the condition is a server's, no Event
+        await trio.sleep(0.02)
+
+
+async def test_outage_logs_keeps_ticking_and_resumes_without_double_fires(
+    postgres_server: PostgresServer,
+    postgres_dsn: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Server stopped mid-run: sweeps report, the loop ticks, firing resumes once."""
+    caplog.set_level(logging.DEBUG, logger="tickwork")
+    names = ("a", "b", "c")
+    wall = Wall()
+    dispatch = Recorder()
+    store = PostgresTriggerStore(postgres_dsn, connect_timeout=0.5, statement_timeout=2)
+    for name in names:
+        await store.add(name=name, interval="1m")
+    sweeper = TriggerSweeper(store, dispatch, clock=wall, tick_interval=0.05)
+    scheduler = Scheduler([sweeper.loop()], seed=7)
+
+    def failed_listings() -> int:
+        return sum("could not list" in r.getMessage() for r in caplog.records)
+
+    def sweeps() -> int:
+        return scheduler.stats()["triggers"].runs
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            with trio.fail_after(20):
+                await until(lambda: len(dispatch.rows) == 3)
+            before_outage = sweeps()
+            await trio.to_thread.run_sync(postgres_server.stop)
+            wall.advance(61)  # the next window opens while the server is down
+            with trio.fail_after(30):
+                await until(lambda: failed_listings() >= 3)
+            ticks_during_outage = sweeps() - before_outage
+            await trio.to_thread.run_sync(postgres_server.start)
+            with trio.fail_after(60):
+                await until(lambda: len(dispatch.rows) == 6)
+                after = sweeps()
+                await until(lambda: sweeps() >= after + 3)
+            scheduler.stop()
+    finally:
+        await store.aclose()
+    assert dispatch.counts == dict.fromkeys(names, 2)
+    assert ticks_during_outage >= 3  # the loop went on ticking through it
+    assert scheduler.stats()["triggers"].failed == 0  # sweeps reported, never raised
+    for record in caplog.records:
+        assert PASSWORD not in record.getMessage()
+        assert PASSWORD not in (
+            logging.Formatter().formatException(record.exc_info)
+            if record.exc_info
+            else ""
+        )

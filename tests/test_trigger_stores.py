@@ -1,0 +1,213 @@
+"""The TriggerStore contract, run against every store: memory, SQLite, PostgreSQL.
+
+Real stores use worker threads, so these tests run on Trio's real clock; none
+of them sleeps.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tickwork import InvalidConfigError, WrongTypeError
+from tickwork.triggers import (
+    MemoryTriggerStore,
+    PostgresTriggerStore,
+    SQLiteTriggerStore,
+    TriggerRow,
+    TriggerStore,
+    TriggerStoreError,
+    UnknownTriggerError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+T1 = "2026-01-01T00:00:00Z"
+T2 = "2026-01-01T00:15:00.250000Z"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[TriggerStore]:
+    """An empty store of each kind, closed after the test."""
+    made: TriggerStore
+    if request.param == "memory":
+        made = MemoryTriggerStore()
+    elif request.param == "sqlite":
+        made = SQLiteTriggerStore(tmp_path / "triggers.db")
+    else:
+        made = PostgresTriggerStore(request.getfixturevalue("postgres_dsn"))
+    async with made:
+        yield made
+
+
+async def test_add_creates_an_enabled_row_that_never_fired(store: TriggerStore) -> None:
+    """add returns the stored row: enabled, never fired, with a fresh id."""
+    row = await store.add(name="refresh", interval="15m")
+    assert row.name == "refresh"
+    assert row.interval == "15m"
+    assert row.enabled is True
+    assert row.last_fired_at is None
+    assert row.id
+    assert list(await store.all()) == [row]
+    assert list(await store.enabled()) == [row]
+
+
+async def test_enabled_lists_only_enabled_rows_and_all_lists_every_row(
+    store: TriggerStore,
+) -> None:
+    """enabled() leaves disabled rows out; both listings are ordered by name."""
+    c = await store.add(name="c", interval="1h")
+    a = await store.add(name="a", interval="2d", enabled=False)
+    b = await store.add(name="b", interval="90s")
+    assert [row.name for row in await store.all()] == ["a", "b", "c"]
+    assert list(await store.enabled()) == [b, c]
+    assert a.enabled is False
+
+
+async def test_duplicate_name_is_a_value_error_and_changes_nothing(
+    store: TriggerStore,
+) -> None:
+    """A second add with a taken name raises ValueError naming it."""
+    first = await store.add(name="refresh", interval="15m")
+    with pytest.raises(ValueError, match="'refresh' exists"):
+        await store.add(name="refresh", interval="1h")
+    assert list(await store.all()) == [first]
+
+
+@pytest.mark.parametrize(
+    ("name", "interval", "enabled", "error", "match"),
+    [
+        ("x", "15", True, InvalidConfigError, "'interval'"),
+        ("x", "0s", True, InvalidConfigError, "'interval'"),
+        ("x", 900, True, WrongTypeError, "'interval'"),
+        ("", "15m", True, InvalidConfigError, "'name'"),
+        (" x", "15m", True, InvalidConfigError, "'name'"),
+        (None, "15m", True, WrongTypeError, "'name'"),
+        ("x", "15m", 1, WrongTypeError, "'enabled'"),
+    ],
+)
+async def test_add_refuses_bad_arguments_and_stores_nothing(  # noqa: PLR0917
+    store: TriggerStore,
+    name: object,
+    interval: object,
+    enabled: object,
+    error: type[Exception],
+    match: str,
+) -> None:
+    """Bad add arguments raise an error naming the field; no row is created."""
+    with pytest.raises(error, match=match):
+        await store.add(name=name, interval=interval, enabled=enabled)  # type: ignore[arg-type]
+    assert list(await store.all()) == []
+
+
+async def test_claim_is_a_compare_and_set_on_the_exact_text(
+    store: TriggerStore,
+) -> None:
+    """claim stores fired_at only while last_fired_at equals what the caller saw."""
+    row = await store.add(name="refresh", interval="15m")
+    assert await store.claim(row.id, None, T1) is True
+    assert await store.claim(row.id, None, T2) is False  # someone won it
+    assert (await store.all())[0].last_fired_at == T1
+    # The same instant written differently is different text: it loses.
+    assert await store.claim(row.id, "2026-01-01T00:00:00.000000Z", T2) is False
+    assert await store.claim(row.id, T1, T2) is True
+    assert (await store.all())[0].last_fired_at == T2  # kept verbatim
+
+
+async def test_claim_of_an_unknown_or_removed_row_loses(store: TriggerStore) -> None:
+    """Claiming a row that is not there returns False, never raises."""
+    row = await store.add(name="refresh", interval="15m")
+    assert await store.claim("no-such-id", None, T1) is False
+    await store.remove("refresh")
+    assert await store.claim(row.id, None, T1) is False
+
+
+async def test_claim_many_wins_exactly_the_rows_whose_text_still_matches(
+    store: TriggerStore,
+) -> None:
+    """claim_many sets every matching row to fired_at and returns their ids."""
+    rows = [await store.add(name=f"t{i}", interval="1m") for i in range(4)]
+    assert await store.claim(rows[1].id, None, T1)
+    claims = [(row.id, row.last_fired_at) for row in rows] + [("gone", None)]
+    won = await store.claim_many(claims, T2)  # type: ignore[attr-defined]
+    assert won == {rows[0].id, rows[2].id, rows[3].id}
+    assert [row.last_fired_at for row in await store.all()] == [T2, T1, T2, T2]
+
+
+async def test_set_enabled_toggles_and_unknown_name_is_a_key_error(
+    store: TriggerStore,
+) -> None:
+    """set_enabled flips the flag; an unknown name raises KeyError naming it."""
+    await store.add(name="refresh", interval="15m")
+    await store.set_enabled("refresh", False)
+    assert list(await store.enabled()) == []
+    await store.set_enabled("refresh", True)
+    assert [row.name for row in await store.enabled()] == ["refresh"]
+    with pytest.raises(KeyError) as caught:
+        await store.set_enabled("nope", True)
+    assert str(caught.value) == "no trigger named 'nope'"
+    with pytest.raises(WrongTypeError, match="'enabled'"):
+        await store.set_enabled("refresh", "no")  # type: ignore[arg-type]
+
+
+async def test_remove_deletes_and_unknown_name_is_a_key_error(
+    store: TriggerStore,
+) -> None:
+    """remove deletes the row, frees its name, and refuses unknown names."""
+    await store.add(name="refresh", interval="15m")
+    keep = await store.add(name="keep", interval="1h")
+    await store.remove("refresh")
+    assert list(await store.all()) == [keep]
+    with pytest.raises(UnknownTriggerError, match="'refresh'"):
+        await store.remove("refresh")
+    again = await store.add(name="refresh", interval="2h")
+    assert again.interval == "2h"
+
+
+async def test_a_closed_store_refuses_calls(store: TriggerStore) -> None:
+    """After aclose every call raises TriggerStoreError; closing twice is fine."""
+    await store.aclose()
+    await store.aclose()
+    with pytest.raises(TriggerStoreError, match="closed"):
+        await store.all()
+
+
+async def test_rows_keep_unusual_text_exactly(store: TriggerStore) -> None:
+    """Names and timestamps come back byte for byte (unicode, offsets)."""
+    row = await store.add(name="rafraîchir ✓", interval="1d")
+    stamp = "2026-01-01T01:00:00.5+01:00"
+    assert await store.claim(row.id, None, stamp)
+    assert list(await store.all()) == [
+        TriggerRow(row.id, "rafraîchir ✓", "1d", True, stamp)
+    ]
+
+
+def test_memory_store_refuses_duplicate_rows_and_counts_in_repr() -> None:
+    """Initial rows must have unique names; repr says how many rows it holds."""
+    rows = [
+        TriggerRow("1", "a", "1m", True, None),
+        TriggerRow("2", "a", "1m", True, None),
+    ]
+    with pytest.raises(ValueError, match="'a' exists"):
+        MemoryTriggerStore(rows)
+    assert repr(MemoryTriggerStore(rows[:1])) == "<MemoryTriggerStore with 1 row(s)>"
+
+
+async def test_a_schema_version_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    """A tickwork_meta row with garbage for a version is refused, not guessed."""
+    import sqlite3  # noqa: PLC0415 - only this test edits the file directly
+
+    path = tmp_path / "t.db"
+    async with SQLiteTriggerStore(path) as store:
+        await store.all()
+    with sqlite3.connect(path) as edit:
+        edit.execute("UPDATE tickwork_meta SET value = 'v2'")
+    edit.close()
+    async with SQLiteTriggerStore(path) as store:
+        with pytest.raises(TriggerStoreError, match="schema version v2"):
+            await store.all()

@@ -1,0 +1,164 @@
+"""Helpers for the trigger tests: an injected wall clock and a recording dispatch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import trio
+
+from tickwork.triggers import SweepReport, TriggerSweeper
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tickwork.triggers import TriggerRow, TriggerStore
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def stamp(moment: datetime) -> str:
+    """*moment* as the sweeper writes last_fired_at."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+class Wall:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        """Start at *now*."""
+        self.now = now
+
+    def __call__(self) -> datetime:
+        """The current wall time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += timedelta(seconds=seconds)
+
+
+class Recorder:
+    """A dispatch that records each row it is given, and can be told to fail."""
+
+    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
+        """Fail (raise RuntimeError) for the names in *fail*."""
+        self.rows: list[TriggerRow] = []
+        self.fail = fail
+
+    async def __call__(self, row: TriggerRow) -> None:
+        """Record *row*; raise if it is to fail."""
+        self.rows.append(row)
+        if row.name in self.fail:
+            msg = f"dispatch of {row.name} broke"
+            raise RuntimeError(msg)
+
+    @property
+    def names(self) -> list[str]:
+        """Names dispatched, in order."""
+        return [row.name for row in self.rows]
+
+    @property
+    def counts(self) -> Counter[str]:
+        """How many times each name was dispatched."""
+        return Counter(self.names)
+
+
+class ListTogether:
+    """Wraps a store so that N sweepers all list before any of them claims.
+
+    Without it the first sweeper could finish before the next one lists, and
+    the others would only ever see not-due rows; with it every sweeper races
+    for every window, which is what the compare-and-set must settle.
+    """
+
+    def __init__(self, store: TriggerStore, group: Rendezvous) -> None:
+        """Wrap *store*; *group* is shared by the sweepers that race."""
+        self.store = store
+        self.group = group
+
+    async def enabled(self) -> Sequence[TriggerRow]:
+        """List, then wait until every sweeper of the group has listed."""
+        rows = await self.store.enabled()
+        await self.group.arrive()
+        return rows
+
+    async def claim(self, trigger_id: str, seen: str | None, fired_at: str) -> bool:
+        """As the store."""
+        return await self.store.claim(trigger_id, seen, fired_at)  # pragma: no cover
+
+    async def claim_many(
+        self, claims: Sequence[tuple[str, str | None]], fired_at: str
+    ) -> frozenset[str]:
+        """As the store."""
+        won: frozenset[str] = await self.store.claim_many(claims, fired_at)  # type: ignore[attr-defined]
+        return won
+
+
+class Rendezvous:
+    """A reusable barrier for *parties* Trio tasks."""
+
+    def __init__(self, parties: int) -> None:
+        """Wait for *parties* arrivals each round."""
+        self.parties = parties
+        self.count = 0
+        self.event = trio.Event()
+
+    async def arrive(self) -> None:
+        """Wait until all parties of this round arrived."""
+        self.count += 1
+        event = self.event
+        if self.count == self.parties:
+            self.count = 0
+            self.event = trio.Event()
+            event.set()
+        await event.wait()
+
+
+async def race(
+    stores: Sequence[TriggerStore], dispatch: Recorder, wall: Wall
+) -> list[SweepReport]:
+    """One sweep per store, all at once, every one listing before any claims."""
+    group = Rendezvous(len(stores))
+    sweepers = [
+        TriggerSweeper(ListTogether(store, group), dispatch, clock=wall)  # type: ignore[arg-type]
+        for store in stores
+    ]
+    reports: list[SweepReport] = [SweepReport()] * len(sweepers)
+
+    async def sweep(index: int) -> None:
+        reports[index] = await sweepers[index].sweep()
+
+    async with trio.open_nursery() as nursery:
+        for index in range(len(sweepers)):
+            nursery.start_soon(sweep, index)
+    return reports
+
+
+async def check_each_window_fires_once(
+    stores: Sequence[TriggerStore], count: int = 48
+) -> None:
+    """*count* due triggers, 4 racing sweepers, 3 windows: each fires once a window."""
+    names = [f"t{i:03}" for i in range(count)]
+    for name in names:
+        await stores[0].add(name=name, interval="1m")
+    wall = Wall()
+    dispatch = Recorder()
+    for window in range(1, 4):
+        reports = await race(stores, dispatch, wall)
+        fired = [name for report in reports for name in report.fired]
+        assert sorted(fired) == names  # each exactly once, by some sweeper
+        for report in reports:
+            assert report.errors == ()
+            assert report.listing_error is None
+            assert sorted(report.fired + report.lost_claim + report.not_due) == names
+        assert (
+            sum(len(report.lost_claim) for report in reports)
+            == (len(stores) - 1) * count
+        )
+        assert dispatch.counts == dict.fromkeys(names, window)
+        # A second race in the same window fires nothing.
+        again = await race(stores, dispatch, wall)
+        assert all(report.not_due == tuple(names) for report in again)
+        wall.advance(60)
