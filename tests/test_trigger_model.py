@@ -208,3 +208,19 @@ def test_every_enabled_row_gets_exactly_the_outcome_the_spec_gives(
         return got
 
     assert trio.run(sweep) == expected
+
+
+@given(aware)
+def test_the_fast_path_agrees_with_the_general_reader(moment: datetime) -> None:
+    """The sweeper's own form (fast path) and its +00:00 twin read the same."""
+    text = format_timestamp(moment)
+    assert timestamp_micros(text) == timestamp_micros(text[:-1] + "+00:00")
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-23T12:00:0٣Z", "2026-11-23T1 :00:00Z", "2026-W47-1T12:00:00Z"]
+)
+def test_the_fast_path_refuses_what_rfc3339_refuses(text: str) -> None:
+    """Strings shaped like the sweeper's form but not RFC 3339 still fail."""
+    with pytest.raises(ValueError):  # noqa: PT011 - any ValueError is the contract
+        timestamp_micros(text)

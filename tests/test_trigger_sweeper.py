@@ -12,6 +12,7 @@ import trio
 from tests.trigger_helpers import START, Recorder, Wall, stamp
 from tickwork import Loop, Scheduler, WrongTypeError
 from tickwork.triggers import MemoryTriggerStore, TriggerRow, TriggerSweeper
+from tickwork.triggers._model import datetime_micros, timestamp_micros
 from tickwork.triggers._sweeper import CLAIM_BATCH
 
 if TYPE_CHECKING:
@@ -465,3 +466,25 @@ async def test_loop_in_a_scheduler_fires_at_start_and_then_each_window(
         nursery.cancel_scope.cancel()
     assert dispatch.names == ["a", "a", "a"]
     assert scheduler.stats()["triggers"].failed == 0
+
+
+async def test_the_default_clock_is_the_current_utc_time() -> None:
+    """Without a clock, last_fired_at is written from the real UTC time."""
+    store = MemoryTriggerStore([row("a")])
+    before = datetime.now(timezone.utc)
+    await TriggerSweeper(store, Recorder()).sweep()
+    after = datetime.now(timezone.utc)
+    written = (await store.all())[0].last_fired_at
+    assert written is not None
+    assert (
+        datetime_micros(before) <= timestamp_micros(written) <= datetime_micros(after)
+    )
+
+
+async def test_the_interval_memo_stays_bounded() -> None:
+    """Thousands of distinct interval texts are all parsed right; the memo is capped."""
+    rows = [row(f"t{i}", f"{60 + i}s", ago(60 + i)) for i in range(5000)]
+    sweeper, _, dispatch = sweeper_for(rows)
+    report = await sweeper.sweep()
+    assert len(report.fired) == 5000
+    assert len(sweeper._decider._intervals) <= 4096

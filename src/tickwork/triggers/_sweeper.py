@@ -21,13 +21,8 @@ from tickwork._errors import InvalidConfigError, WrongTypeError
 from tickwork._hooks import Hooks
 from tickwork._loop import Loop
 from tickwork._validation import check_number, check_positive
-from tickwork.triggers._model import (
-    datetime_micros,
-    format_timestamp,
-    interval_seconds,
-    timestamp_micros,
-    utc_now,
-)
+from tickwork.triggers._decide import Decider
+from tickwork.triggers._model import datetime_micros, format_timestamp, utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -43,7 +38,6 @@ MAX_TICK_INTERVAL: Final = 300.0
 # Claims per claim_many call: big enough that 1 000 due rows take two round
 # trips, small enough that one transaction never holds many row locks long.
 CLAIM_BATCH: Final = 500
-_MICROS: Final = 1_000_000
 
 
 @final
@@ -168,9 +162,7 @@ class TriggerSweeper:
         self.dispatch = dispatch
         self.clock = clock
         self._hooks = Hooks(hooks)
-        # Rows already warned about, with the text that was wrong, so a
-        # broken row logs one WARNING, not one per tick; reports still list it.
-        self._warned: dict[str, str] = {}
+        self._decider = Decider(self.min_interval, self.catch_up_factor, self._hooks)
 
     def loop(self, name: str = "triggers") -> Loop:
         """A `Loop` that sweeps every ``tick_interval``, and at start.
@@ -183,27 +175,39 @@ class TriggerSweeper:
         """Decide every enabled row, claim the due ones, dispatch those won."""
         now = self.clock()
         fired_at = format_timestamp(now)
-        now_us = datetime_micros(now)
         try:
             rows = await self.store.enabled()
         except Exception as exc:
             LOGGER.exception("could not list the triggers; the next tick tries again")
             return SweepReport(listing_error=exc)
-        sweep = _Sweep(self, rows)
-        due = []
-        for row in rows:
-            try:
-                if sweep.decide(row, now_us):
-                    due.append(row)
-            except Exception as exc:  # noqa: BLE001, PERF203 - a broken row never ends a sweep
-                sweep.invalid(row, f"the row could not be read: {exc!r}")
-        won = await self._claim(sweep, due, fired_at)
+        decisions = self._decider.decide(rows, datetime_micros(now))
+        due = decisions.due
+        # name -> _FIRED, _LOST or the exception, for the due rows only.
+        outcome: dict[str, str | Exception] = {}
+        won = await self._claim(due, fired_at, outcome)
+        for row in won:
+            if (overdue := decisions.catch_up.get(row.name)) is not None:
+                LOGGER.warning(
+                    "trigger %r: catch-up, %.1f intervals overdue; firing it once",
+                    row.name,
+                    overdue,
+                    extra={"tickwork_trigger": row.name},
+                )
         if won:
-            await self._dispatch_all(sweep, won)
-        report = sweep.report()
-        level = logging.INFO if report.fired or report.errors else logging.DEBUG
+            await self._dispatch_all(won, outcome)
+        report = SweepReport(
+            fired=tuple(row.name for row in due if outcome[row.name] is _FIRED),
+            not_due=tuple(decisions.not_due),
+            invalid=tuple(decisions.invalid),
+            lost_claim=tuple(row.name for row in due if outcome[row.name] is _LOST),
+            errors=tuple(
+                (row.name, error)
+                for row in due
+                if isinstance(error := outcome[row.name], Exception)
+            ),
+        )
         LOGGER.log(
-            level,
+            logging.INFO if report.fired or report.errors else logging.DEBUG,
             "swept %d trigger(s): %d fired, %d not due, %d invalid, "
             "%d lost to another sweeper, %d error(s)",
             len(rows),
@@ -216,9 +220,15 @@ class TriggerSweeper:
         return report
 
     async def _claim(
-        self, sweep: _Sweep, due: Sequence[TriggerRow], fired_at: str
+        self,
+        due: Sequence[TriggerRow],
+        fired_at: str,
+        outcome: dict[str, str | Exception],
     ) -> list[TriggerRow]:
-        """Claim *due*; the rows won, in order. Outcomes go into *sweep*."""
+        """Claim *due* rows; return those won, in order.
+
+        Lost claims and claims that raised are recorded in *outcome*.
+        """
         claim_many = getattr(self.store, "claim_many", None)
         won: set[str] = set()
         if claim_many is None:
@@ -227,7 +237,7 @@ class TriggerSweeper:
                     if await self.store.claim(row.id, row.last_fired_at, fired_at):
                         won.add(row.id)
                 except Exception as exc:  # noqa: BLE001, PERF203 - reported, the sweep goes on
-                    sweep.claim_failed([row], exc)
+                    _claim_failed([row], exc, outcome)
         else:
             for start in range(0, len(due), CLAIM_BATCH):
                 batch = due[start : start + CLAIM_BATCH]
@@ -235,17 +245,22 @@ class TriggerSweeper:
                 try:
                     won.update(await claim_many(pairs, fired_at))
                 except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
-                    sweep.claim_failed(batch, exc)
+                    _claim_failed(batch, exc, outcome)
         winners = []
         for row in due:
             if row.id in won:
                 winners.append(row)
-                sweep.won(row)
-            elif row.name not in sweep.failed:
-                sweep.lost(row)
+            elif row.name not in outcome:
+                outcome[row.name] = _LOST
+                LOGGER.debug(
+                    "trigger %r: another sweeper claimed this window", row.name
+                )
+                self._hooks.emit("on_trigger_lost_claim", trigger=row)
         return winners
 
-    async def _dispatch_all(self, sweep: _Sweep, rows: list[TriggerRow]) -> None:
+    async def _dispatch_all(
+        self, rows: list[TriggerRow], outcome: dict[str, str | Exception]
+    ) -> None:
         """Dispatch *rows*, at most ``max_concurrent`` at once."""
         todo = iter(rows)
 
@@ -259,9 +274,9 @@ class TriggerSweeper:
                         row.name,
                         extra={"tickwork_trigger": row.name},
                     )
-                    sweep.outcome[row.name] = exc
+                    outcome[row.name] = exc
                 else:
-                    sweep.outcome[row.name] = _FIRED
+                    outcome[row.name] = _FIRED
                     self._hooks.emit("on_trigger_fired", trigger=row)
 
         async with trio.open_nursery() as nursery:
@@ -269,135 +284,20 @@ class TriggerSweeper:
                 nursery.start_soon(worker)
 
 
-_NOT_DUE: Final = "not_due"
-_INVALID: Final = "invalid"
-_LOST: Final = "lost_claim"
 _FIRED: Final = "fired"
+_LOST: Final = "lost_claim"
 
 
-@final
-class _Sweep:
-    """One sweep's bookkeeping: each row's outcome, then the report."""
-
-    def __init__(self, sweeper: TriggerSweeper, rows: Sequence[TriggerRow]) -> None:
-        self.sweeper = sweeper
-        self.rows = rows
-        self.hooks = sweeper._hooks  # noqa: SLF001 - a helper of the sweeper
-        self.warned = sweeper._warned  # noqa: SLF001
-        # name -> one of the outcome strings, or the exception of an error.
-        self.outcome: dict[str, str | Exception] = {}
-        self.failed: set[str] = set()
-        self.catch_up: dict[str, float] = {}  # name -> intervals overdue
-
-    def decide(self, row: TriggerRow, now_us: int) -> bool:
-        """Record a not-due or invalid row; return True if it is due."""
-        try:
-            interval = interval_seconds(row.interval)
-        except (ValueError, TypeError) as exc:
-            return self.invalid(row, f"interval {row.interval!r} does not parse: {exc}")
-        if interval < self.sweeper.min_interval:
-            return self.invalid(
-                row,
-                f"interval {row.interval!r} is below min_interval "
-                f"{self.sweeper.min_interval:g} s",
-            )
-        if row.last_fired_at is None:
-            return True
-        try:
-            last_us = timestamp_micros(row.last_fired_at)
-        except (ValueError, TypeError):
-            self._warn_once(
-                row,
-                row.last_fired_at,
-                "trigger %r: last_fired_at %r is not an RFC 3339 timestamp; "
-                "treating it as due",
-            )
-            return True
-        elapsed = now_us - last_us
-        interval_us = interval * _MICROS
-        if -elapsed > interval_us:
-            self._warn_once(
-                row,
-                row.last_fired_at,
-                "trigger %r: last_fired_at %r is more than one interval in "
-                "the future; not firing it until then (check the clocks)",
-            )
-        elif self.warned:
-            self.warned.pop(row.id, None)  # fixed since: warn again if it breaks
-        if elapsed < interval_us:
-            self.outcome[row.name] = _NOT_DUE
-            return False
-        if elapsed > self.sweeper.catch_up_factor * interval_us:
-            self.catch_up[row.name] = elapsed / interval_us
-        return True
-
-    def invalid(self, row: TriggerRow, reason: str) -> bool:
-        """Record *row* as invalid (WARNING once); return False: not due."""
-        self.outcome[row.name] = _INVALID
-        self._warn_once(row, repr(row.interval), "trigger %r is invalid: %s", reason)
-        self.hooks.emit("on_trigger_invalid", trigger=row, reason=reason)
-        return False
-
-    def _warn_once(
-        self, row: TriggerRow, text: str, message: str, *args: object
-    ) -> None:
-        """WARNING about *row*, once per wrong *text*; DEBUG afterwards."""
-        first = self.warned.get(row.id) != text
-        self.warned[row.id] = text
-        LOGGER.log(
-            logging.WARNING if first else logging.DEBUG,
-            message,
-            row.name,
-            *(args or (text,)),
-            extra={"tickwork_trigger": row.name},
-        )
-
-    def claim_failed(self, rows: Sequence[TriggerRow], exc: Exception) -> None:
-        names = [row.name for row in rows]
-        LOGGER.error(
-            "could not claim %d trigger(s) (%s); not dispatched",
-            len(names),
-            ", ".join(map(repr, names)),
-            exc_info=exc,
-            extra={"tickwork_triggers": names},
-        )
-        for name in names:
-            self.outcome[name] = exc
-            self.failed.add(name)
-
-    def won(self, row: TriggerRow) -> None:
-        overdue = self.catch_up.get(row.name)
-        if overdue is not None:
-            LOGGER.warning(
-                "trigger %r: catch-up, %.1f intervals overdue; firing it once",
-                row.name,
-                overdue,
-                extra={"tickwork_trigger": row.name},
-            )
-
-    def lost(self, row: TriggerRow) -> None:
-        self.outcome[row.name] = _LOST
-        LOGGER.debug("trigger %r: another sweeper claimed this window", row.name)
-        self.hooks.emit("on_trigger_lost_claim", trigger=row)
-
-    def report(self) -> SweepReport:
-        groups: dict[str, list[str]] = {
-            _FIRED: [],
-            _NOT_DUE: [],
-            _INVALID: [],
-            _LOST: [],
-        }
-        errors: list[tuple[str, Exception]] = []
-        for row in self.rows:
-            outcome = self.outcome.get(row.name)
-            if isinstance(outcome, Exception):
-                errors.append((row.name, outcome))
-            elif outcome is not None:
-                groups[outcome].append(row.name)
-        return SweepReport(
-            fired=tuple(groups[_FIRED]),
-            not_due=tuple(groups[_NOT_DUE]),
-            invalid=tuple(groups[_INVALID]),
-            lost_claim=tuple(groups[_LOST]),
-            errors=tuple(errors),
-        )
+def _claim_failed(
+    rows: Sequence[TriggerRow], exc: Exception, outcome: dict[str, str | Exception]
+) -> None:
+    names = [row.name for row in rows]
+    LOGGER.error(
+        "could not claim %d trigger(s) (%s); not dispatched",
+        len(names),
+        ", ".join(map(repr, names)),
+        exc_info=exc,
+        extra={"tickwork_triggers": names},
+    )
+    for name in names:
+        outcome[name] = exc
