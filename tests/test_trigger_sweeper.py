@@ -484,7 +484,7 @@ async def test_the_default_clock_is_the_current_utc_time() -> None:
 async def test_the_interval_memo_stays_bounded() -> None:
     """Thousands of distinct interval texts are all parsed right; the memo is capped."""
     rows = [row(f"t{i}", f"{60 + i}s", ago(60 + i)) for i in range(5000)]
-    sweeper, _, dispatch = sweeper_for(rows)
+    sweeper, _, _ = sweeper_for(rows)
     report = await sweeper.sweep()
     assert len(report.fired) == 5000
     assert len(sweeper._decider._intervals) <= 4096
