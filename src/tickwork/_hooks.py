@@ -16,9 +16,12 @@ Scheduler events:
 - ``on_shutdown(*, report, duration)``: `ShutdownReport` and seconds from
   ``stop()`` to the end
 
-Sweeper events: ``on_trigger_fired(*, trigger)``,
-``on_trigger_lost_claim(*, trigger)``, ``on_trigger_invalid(*, trigger,
-reason)``.
+Sweeper events, each with the `TriggerRow` as the sweep read it:
+
+- ``on_trigger_fired(*, trigger)``: claimed and dispatched without error
+- ``on_trigger_lost_claim(*, trigger)``: another sweeper claimed the window
+- ``on_trigger_invalid(*, trigger, reason)``: on every sweep that skips the
+  row (the WARNING is logged only the first time)
 """
 
 from __future__ import annotations
