@@ -20,7 +20,13 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
 # Each benchmark is a script that prints a table and writes
 # benchmarks/results/<name>.json; they run in this order.
-BENCHMARKS = ["ticker_drift.py", "scheduler.py", "trigger_sweep.py"]
+BENCHMARKS = [
+    "ticker_drift.py",
+    "scheduler.py",
+    "peers.py",
+    "cofire_poll.py",
+    "trigger_sweep.py",
+]
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
