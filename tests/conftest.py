@@ -53,9 +53,17 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_dsn(postgres_server: PostgresServer) -> str:
-    """The server's DSN, with tickwork's tables dropped so each test starts empty."""
+    """The server's DSN, with tickwork's tables dropped so each test starts empty.
+
+    A test that failed while the server was stopped (the outage test) leaves
+    it stopped; it is started again here so later tests are not failed by it.
+    """
     import psycopg  # noqa: PLC0415 - present: postgres_server checked
 
+    if not postgres_server.running:
+        postgres_server.start()
     with psycopg.connect(postgres_server.dsn, autocommit=True) as connection:
+        # A store a failed test left open must not hang the suite.
+        connection.execute("SET lock_timeout = '10s'")
         connection.execute("DROP TABLE IF EXISTS tickwork_triggers, tickwork_meta")
     return postgres_server.dsn

@@ -118,13 +118,18 @@ class PostgresServer:
             " ".join(options),
         )
 
+    @property
+    def running(self) -> bool:
+        """Whether the server's pid file is there (it was started, not stopped)."""
+        return (self.data / "postmaster.pid").exists()
+
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: *fast* disconnects clients, as an outage does."""
         self._pg("pg_ctl", "stop", "--wait", "--pgdata", str(self.data), "-m", mode)
 
     def destroy(self) -> None:
         """Stop the server if it runs and delete its files."""
-        if (self.data / "postmaster.pid").exists():
+        if self.running:
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
