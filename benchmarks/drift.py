@@ -42,6 +42,20 @@ def slope_us_per_tick(series: list[float]) -> float:
     return num / den * 1e6
 
 
+def slope_stderr_us(series: list[float]) -> float:
+    """Standard error of `slope_us_per_tick`: what noise alone would give."""
+    count = len(series)
+    if count < 3:
+        return float("nan")
+    slope = slope_us_per_tick(series) / 1e6
+    mean_k = (count - 1) / 2
+    mean_v = statistics.fmean(series)
+    residuals = [v - (mean_v + slope * (k - mean_k)) for k, v in enumerate(series)]
+    variance = sum(r * r for r in residuals) / (count - 2)
+    den = sum((k - mean_k) ** 2 for k in range(count))
+    return (variance / den) ** 0.5 * 1e6
+
+
 def real_time(loops: int, seconds: float) -> dict[str, list[float]]:
     """Mean lateness per tick index, per variant, all in one event loop."""
     from apscheduler import AsyncScheduler, current_job  # noqa: PLC0415 - a peer
@@ -268,13 +282,14 @@ def main() -> None:
             f"{values[0] * 1e3:.2f}" if values else "-",
             f"{values[-1] * 1e3:.2f}" if values else "-",
             f"{slope_us_per_tick(values):+.2f}",
+            f"{slope_stderr_us(values):.2f}",
         ]
         for name, values in series.items()
     ]
     print_table(
         f"Drift in real time: {args.loops} loops per variant at 1 s for "
         f"{args.seconds:.0f} s (goal: slope < 1 µs/tick)",
-        ["variant", "ticks", "first ms", "last ms", "slope µs/tick"],
+        ["variant", "ticks", "first ms", "last ms", "slope µs/tick", "± std. error"],
         rows,
     )
     plot(series)
@@ -295,6 +310,7 @@ def main() -> None:
                 name: {
                     "mean_lateness_s": values,
                     "slope_us_per_tick": slope_us_per_tick(values),
+                    "slope_stderr_us": slope_stderr_us(values),
                 }
                 for name, values in series.items()
             },
