@@ -26,6 +26,7 @@ BENCHMARKS = [
     ["scheduler.py", "--no-lateness"],
     ["peers.py"],
     ["cofire_poll.py"],
+    ["overlap.py"],
     ["drift.py"],
     ["trigger_sweep.py"],
 ]
