@@ -8,11 +8,15 @@ bounded by fail_after, never on a fixed sleep.
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 import trio
+
+if os.environ.get("TICKWORK_REQUIRE_POSTGRES") != "1":
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+import psycopg
 
 from tests.pgserver import PASSWORD
 from tests.trigger_helpers import Recorder, Wall, check_each_window_fires_once
