@@ -90,9 +90,14 @@ class _LastMessage(logging.Handler):
         self.last = record.getMessage()
 
 
+def _is_postgres(db: str) -> bool:
+    """Whether a ``--db`` value is a PostgreSQL URI (else it is an SQLite file)."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
 def open_store(db: str, timeout: float = 5.0) -> TriggerStore:
     """The store a ``--db`` value names: PostgreSQL for a URI, else SQLite."""
-    if db.startswith(("postgresql://", "postgres://")):
+    if _is_postgres(db):
         return PostgresTriggerStore(db, connect_timeout=timeout)
     return SQLiteTriggerStore(db, busy_timeout=timeout)
 
@@ -104,8 +109,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
     if not args.db:
         parser.error(f"--db is required when ${ENV_DB} is not set")
-    is_sqlite = not args.db.startswith(("postgresql://", "postgres://"))
-    if is_sqlite and args.command != "add" and not Path(args.db).exists():
+    if (
+        not _is_postgres(args.db)
+        and args.command != "add"
+        and not Path(args.db).exists()
+    ):
         return _fail(UNAVAILABLE, f"no database at {args.db!r} (add creates one)")
     try:
         store = open_store(args.db, args.timeout)

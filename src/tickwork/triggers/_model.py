@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
 from tickwork._errors import InvalidConfigError, TriggerStoreError, WrongTypeError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from types import TracebackType
 
     from typing_extensions import Self
@@ -29,6 +29,9 @@ _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
+# The version of the tables every store creates; a store refuses a database
+# whose version is higher.
+SCHEMA_VERSION: Final = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - for naive UTC arithmetic
 _MICROSECOND = timedelta(microseconds=1)
@@ -157,7 +160,7 @@ def timestamp_micros(text: str) -> int:
         int((fraction or "0")[:6].ljust(6, "0")),
         tzinfo=zone,
     )
-    return (moment - _EPOCH) // _MICROSECOND
+    return datetime_micros(moment)
 
 
 def datetime_micros(moment: datetime) -> int:
@@ -198,16 +201,34 @@ def check_enabled(enabled: object) -> None:
         raise WrongTypeError(msg)
 
 
-def check_schema_version(store: object, found: str, known: int) -> None:
-    """Refuse a database whose tickwork schema is newer than this code.
+def ensure_schema(
+    store: object,
+    execute: Callable[[str, tuple[object, ...]], Any],
+    statements: Iterable[str],
+    insert_version: str,
+) -> None:
+    """Create a store's tables if missing, then record or check its version.
+
+    Runs in the caller's transaction, with the caller's driver: *execute* is
+    its connection's ``execute``, *statements* its dialect's ``CREATE TABLE
+    IF NOT EXISTS`` statements, *insert_version* its ``INSERT`` of the
+    version into ``tickwork_meta`` with one placeholder.
 
     Raises:
-        TriggerStoreError: *found* is above *known* (or not a number).
+        TriggerStoreError: the database carries a schema version above
+            `SCHEMA_VERSION` (or one that is not a number).
     """
-    if not found.isdigit() or int(found) > known:
+    for statement in statements:
+        execute(statement, ())
+    found = execute(
+        "SELECT value FROM tickwork_meta WHERE key = 'schema_version'", ()
+    ).fetchone()
+    if found is None:
+        execute(insert_version, (str(SCHEMA_VERSION),))
+    elif not found[0].isdigit() or int(found[0]) > SCHEMA_VERSION:
         msg = (
-            f"{store!r} has schema version {found}; this tickwork knows "
-            f"versions up to {known}: upgrade tickwork"
+            f"{store!r} has schema version {found[0]}; this tickwork knows "
+            f"versions up to {SCHEMA_VERSION}: upgrade tickwork"
         )
         raise TriggerStoreError(msg)
 

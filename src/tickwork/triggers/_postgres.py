@@ -31,8 +31,8 @@ from tickwork.triggers._model import (
     TriggerRow,
     check_enabled,
     check_new_trigger,
-    check_schema_version,
     duplicate_name,
+    ensure_schema,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("tickwork.triggers.postgres")
 
-SCHEMA_VERSION: Final = 1
 # Any constant works; it serialises schema creation between instances that
 # start together (concurrent CREATE TABLE IF NOT EXISTS can fail).
 _SCHEMA_LOCK: Final = 0x7469636B776F726B  # "tickwork"
@@ -59,6 +58,7 @@ _SCHEMA: Final = (
         last_fired_at text
     )""",
 )
+_INSERT_VERSION: Final = "INSERT INTO tickwork_meta VALUES ('schema_version', %s)"
 _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at FROM tickwork_triggers "
 )
@@ -198,18 +198,7 @@ class PostgresTriggerStore(StoreContext):
     def _create_schema(self, connection: psycopg.Connection[Any]) -> None:
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            for statement in _SCHEMA:
-                connection.execute(statement)
-            found = connection.execute(
-                "SELECT value FROM tickwork_meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if found is None:
-                connection.execute(
-                    "INSERT INTO tickwork_meta VALUES ('schema_version', %s)",
-                    (str(SCHEMA_VERSION),),
-                )
-            else:
-                check_schema_version(self, found[0], SCHEMA_VERSION)
+            ensure_schema(self, connection.execute, _SCHEMA, _INSERT_VERSION)
 
     async def enabled(self) -> Sequence[TriggerRow]:
         """The rows with ``enabled=True``, ordered by name."""

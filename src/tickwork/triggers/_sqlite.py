@@ -27,8 +27,8 @@ from tickwork.triggers._model import (
     TriggerRow,
     check_enabled,
     check_new_trigger,
-    check_schema_version,
     duplicate_name,
+    ensure_schema,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("tickwork.triggers.sqlite")
 
-SCHEMA_VERSION: Final = 1
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS tickwork_meta (
         key TEXT PRIMARY KEY,
@@ -50,6 +49,7 @@ _SCHEMA: Final = (
         last_fired_at TEXT
     )""",
 )
+_INSERT_VERSION: Final = "INSERT INTO tickwork_meta VALUES ('schema_version', ?)"
 _COLUMNS: Final = "id, name, interval, enabled, last_fired_at"
 _INSERT: Final = f"INSERT INTO tickwork_triggers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
 _CLAIM: Final = (
@@ -135,18 +135,7 @@ class SQLiteTriggerStore(StoreContext):
                 LOGGER.warning("%r: SQLite kept journal mode %r, not WAL", self, mode)
             connection.execute("PRAGMA synchronous = FULL")
             with _immediate(connection):
-                for statement in _SCHEMA:
-                    connection.execute(statement)
-                found = connection.execute(
-                    "SELECT value FROM tickwork_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                if found is None:
-                    connection.execute(
-                        "INSERT INTO tickwork_meta VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                else:
-                    check_schema_version(self, found[0], SCHEMA_VERSION)
+                ensure_schema(self, connection.execute, _SCHEMA, _INSERT_VERSION)
         except BaseException:
             connection.close()
             raise
