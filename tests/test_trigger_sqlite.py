@@ -69,16 +69,22 @@ async def test_the_file_is_in_wal_mode_with_full_sync_and_a_schema_version(
     check.close()
 
 
-async def test_a_file_from_a_newer_tickwork_is_refused(tmp_path: Path) -> None:
-    """A schema version above ours raises TriggerStoreError, naming both versions."""
+@pytest.mark.parametrize(
+    ("version", "match"),
+    [("99", r"schema version 99.*up to 1"), ("v2", r"schema version v2\b")],
+)
+async def test_a_file_from_a_newer_tickwork_is_refused(
+    tmp_path: Path, version: str, match: str
+) -> None:
+    """A schema version above ours, or not a number, raises TriggerStoreError."""
     path = tmp_path / "triggers.db"
     async with SQLiteTriggerStore(path) as store:
         await store.all()
     with sqlite3.connect(path) as edit:
-        edit.execute("UPDATE tickwork_meta SET value = '99'")
+        edit.execute("UPDATE tickwork_meta SET value = ?", (version,))
     edit.close()
     async with SQLiteTriggerStore(path) as store:
-        with pytest.raises(TriggerStoreError, match=r"schema version 99.*up to 1"):
+        with pytest.raises(TriggerStoreError, match=match):
             await store.all()
 
 

@@ -196,18 +196,3 @@ def test_memory_store_refuses_duplicate_rows_and_counts_in_repr() -> None:
     with pytest.raises(ValueError, match="'a' exists"):
         MemoryTriggerStore(rows)
     assert repr(MemoryTriggerStore(rows[:1])) == "<MemoryTriggerStore with 1 row(s)>"
-
-
-async def test_a_schema_version_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
-    """A tickwork_meta row with garbage for a version is refused, not guessed."""
-    import sqlite3  # noqa: PLC0415 - only this test edits the file directly
-
-    path = tmp_path / "t.db"
-    async with SQLiteTriggerStore(path) as store:
-        await store.all()
-    with sqlite3.connect(path) as edit:
-        edit.execute("UPDATE tickwork_meta SET value = 'v2'")
-    edit.close()
-    async with SQLiteTriggerStore(path) as store:
-        with pytest.raises(TriggerStoreError, match="schema version v2"):
-            await store.all()
