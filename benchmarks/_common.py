@@ -7,9 +7,18 @@ import json
 import os
 import platform
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import ModuleType
+
+    from matplotlib.figure import Figure
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -71,3 +80,48 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 def progress(message: str) -> None:
     """One line of progress on stderr, so tables on stdout stay clean."""
     print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def run_in_phase(
+    tasks: int, task: Callable[[float], Awaitable[None]], warm_up: float = 0.5
+) -> float:
+    """Run *tasks* copies of ``task(anchor)`` in one ``trio.run``.
+
+    The anchor is *warm_up* seconds after the start, so every task is started
+    and asleep by then. Returns the CPU seconds from the anchor until the last
+    task ends: the ticking, not the start-up.
+    """
+
+    async def main() -> float:
+        anchor = trio.current_time() + warm_up
+        async with trio.open_nursery() as nursery:
+            for _ in range(tasks):
+                nursery.start_soon(task, anchor)
+            await trio.sleep_until(anchor)
+            cpu = time.process_time()
+        return time.process_time() - cpu
+
+    return trio.run(main)
+
+
+def pyplot() -> ModuleType | None:
+    """matplotlib's pyplot on the file-only Agg backend, or None without it."""
+    try:
+        import matplotlib as mpl  # noqa: PLC0415 - bench group only
+
+        mpl.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        progress("matplotlib missing: no plot")
+        return None
+    return plt
+
+
+def save_plot(plt: ModuleType, figure: Figure, name: str) -> Path:
+    """Write *figure* to benchmarks/results/<name> and close it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    progress(f"wrote {path}")
+    return path

@@ -22,7 +22,7 @@ import random
 
 import trio
 
-from _common import RESULTS, percentile, print_table, progress, write_results
+from _common import percentile, print_table, progress, pyplot, save_plot, write_results
 from tickwork import PENDING, Backoff, Loop, PollTimeout, Scheduler, TickSchedule, poll
 
 WINDOW = 0.010
@@ -120,13 +120,8 @@ def cofire(
 
 def plot_offsets(results: list[dict[str, object]]) -> None:
     """Histogram of start offsets within the second, one panel per jitter."""
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - bench group only
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        progress("matplotlib missing: no plot")
+    plt = pyplot()
+    if plt is None:
         return
     figure, axes = plt.subplots(len(results), 1, figsize=(8, 5), sharex=True)
     for axis, result in zip(axes, results, strict=True):
@@ -138,11 +133,7 @@ def plot_offsets(results: list[dict[str, object]]) -> None:
         )
     axes[-1].set_xlabel("run start minus the whole second after boot, s")
     figure.suptitle(f"{results[0]['loops']} loops booted together, 1 s interval")
-    path = RESULTS / "cofire_offsets.png"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    progress(f"wrote {path}")
+    save_plot(plt, figure, "cofire_offsets.png")
 
 
 def poll_accuracy(max_wait: float, repeat: int) -> dict[str, float]:

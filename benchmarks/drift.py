@@ -26,7 +26,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from _common import RESULTS, print_table, progress, write_results
+from _common import print_table, progress, pyplot, save_plot, write_results
 from tickwork import Loop, Scheduler
 
 
@@ -238,13 +238,8 @@ def virtual_time(ticks: int, interval: float, work: float) -> dict[str, float]:
 
 def plot(series: dict[str, list[float]]) -> None:
     """Mean lateness vs tick index per variant, as a PNG."""
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - bench group only
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        progress("matplotlib missing: no plot")
+    plt = pyplot()
+    if plt is None:
         return
     figure, axes = plt.subplots(figsize=(8, 5))
     for name, values in series.items():
@@ -255,11 +250,7 @@ def plot(series: dict[str, list[float]]) -> None:
     axes.set_title("Drift: 100 loops per variant at 1 s, one event loop")
     axes.grid(visible=True, alpha=0.3)
     axes.legend()
-    path = RESULTS / "drift_lateness.png"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    progress(f"wrote {path}")
+    save_plot(plt, figure, "drift_lateness.png")
 
 
 def main() -> None:

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from _common import RESULTS, percentile, print_table, progress, write_results
+from _common import (
+    percentile,
+    print_table,
+    progress,
+    pyplot,
+    run_in_phase,
+    save_plot,
+    write_results,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -78,16 +86,7 @@ def run_naive(tasks: int, interval: float, ticks: int) -> tuple[list[float], flo
             await trio.sleep(interval)
             lateness.append(trio.current_time() - (anchor + k * interval))
 
-    async def main() -> float:
-        anchor = trio.current_time() + WARM_UP
-        async with trio.open_nursery() as nursery:
-            for _ in range(tasks):
-                nursery.start_soon(task, anchor)
-            await trio.sleep_until(anchor)
-            cpu = time.process_time()
-        return time.process_time() - cpu
-
-    return lateness, trio.run(main)
+    return lateness, run_in_phase(tasks, task, WARM_UP)
 
 
 def run_periodic(tasks: int, interval: float, ticks: int) -> tuple[list[float], float]:
@@ -110,16 +109,7 @@ def run_periodic(tasks: int, interval: float, ticks: int) -> tuple[list[float], 
                 break
             k += 1
 
-    async def main() -> float:
-        anchor = trio.current_time() + WARM_UP
-        async with trio.open_nursery() as nursery:
-            for _ in range(tasks):
-                nursery.start_soon(task, anchor)
-            await trio.sleep_until(anchor)
-            cpu = time.process_time()
-        return time.process_time() - cpu
-
-    return lateness, trio.run(main)
+    return lateness, run_in_phase(tasks, task, WARM_UP)
 
 
 def run_apscheduler(
@@ -226,13 +216,8 @@ def measure(variant: str, tasks: int, interval: float, ticks: int) -> dict[str, 
 
 def plot_cdf(results: list[dict[str, Any]], loops: int) -> Path | None:
     """The lateness CDF of each variant at *loops* loops, as a PNG."""
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - bench group only
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        progress("matplotlib missing: no plot")
+    plt = pyplot()
+    if plt is None:
         return None
     figure, axes = plt.subplots(figsize=(8, 5))
     for result in results:
@@ -248,12 +233,7 @@ def plot_cdf(results: list[dict[str, Any]], loops: int) -> Path | None:
     axes.grid(visible=True, which="both", alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
-    path = RESULTS / "peers_lateness_cdf.png"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    progress(f"wrote {path}")
-    return path
+    return save_plot(plt, figure, "peers_lateness_cdf.png")
 
 
 def main() -> None:

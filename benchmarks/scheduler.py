@@ -24,7 +24,7 @@ import tracemalloc
 import trio
 import trio.testing
 
-from _common import percentile, print_table, progress, write_results
+from _common import percentile, print_table, progress, run_in_phase, write_results
 from tickwork import Loop, Scheduler
 
 WARM_UP = 0.5
@@ -57,16 +57,7 @@ def floor_run(tasks: int, interval: float, ticks: int) -> tuple[list[float], flo
             lateness.append(trio.current_time() - deadline)
             await noop()
 
-    async def main() -> float:
-        anchor = trio.current_time() + WARM_UP
-        async with trio.open_nursery() as nursery:
-            for _ in range(tasks):
-                nursery.start_soon(task, anchor)
-            await trio.sleep_until(anchor)
-            cpu = time.process_time()
-        return time.process_time() - cpu
-
-    return lateness, trio.run(main)
+    return lateness, run_in_phase(tasks, task, WARM_UP)
 
 
 def tickwork_run(
