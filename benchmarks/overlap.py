@@ -74,11 +74,13 @@ def apscheduler_run(name: str, **options: object) -> dict[str, Any]:
 
     async def main() -> None:
         async with AsyncScheduler() as scheduler:
-            if task_options:
-                await scheduler.configure_task(work, **task_options)
+            # add_schedule(work, ...) would configure the task anew from the
+            # defaults (max_running_jobs=1), undoing configure_task: schedule
+            # the configured task by its id instead.
+            task = await scheduler.configure_task(work, **task_options)
             start = datetime.now(timezone.utc) + timedelta(seconds=0.5)
             trigger = IntervalTrigger(seconds=INTERVAL, start_time=start)
-            await scheduler.add_schedule(work, trigger, id="slow", **options)  # type: ignore[arg-type]
+            await scheduler.add_schedule(task.id, trigger, id="slow", **options)  # type: ignore[arg-type]
             await scheduler.start_in_background()
             await trio.sleep((start - datetime.now(timezone.utc)).total_seconds())
             _STATE["t0"] = trio.current_time()

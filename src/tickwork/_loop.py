@@ -5,6 +5,11 @@ The task sleeps towards its next instant in a cancel scope of its own (what
 the loop's function inline, then asks `TickSchedule.skip_missed` where to
 resume. Runs of one loop therefore never overlap, and ticks that pass while a
 run is in flight are skipped and counted, never queued.
+
+`wake` (for `run_now` and `stop`) reschedules the sleeping task instead of
+cancelling its scope: Trio's `CancelScope.cancel` formats the caller's task
+repr and builds a `Cancelled` with its traceback, which made stopping 10 000
+idle loops take ~400 ms; a reschedule is a deque append (~100 ms in all).
 """
 
 from __future__ import annotations
@@ -154,7 +159,7 @@ class LoopRunner:
 
     __slots__ = (
         "_run_scope",
-        "_sleep_scope",
+        "_sleeper",
         "cancelled",
         "failed",
         "in_flight",
@@ -187,7 +192,7 @@ class LoopRunner:
         self.removed = False
         # At most one of these is set: the loop is asleep or running. An
         # idle loop so holds one cancel scope, as a bare sleep_until does.
-        self._sleep_scope: trio.CancelScope | None = None
+        self._sleeper: trio.lowlevel.Task | None = None
         self._run_scope: trio.CancelScope | None = None
 
     def stats(self) -> LoopStats:
@@ -207,8 +212,16 @@ class LoopRunner:
 
     def wake(self) -> None:
         """End the current sleep early (for run_now and stop); no-op if awake."""
-        if self._sleep_scope is not None:
-            self._sleep_scope.cancel()
+        task = self._sleeper
+        if task is not None:
+            self._sleeper = None
+            trio.lowlevel.reschedule(task)
+
+    def _abort_sleep(self, _raise_cancel: object) -> trio.lowlevel.Abort:
+        # The deadline passed or an enclosing scope is cancelling: the sleep
+        # ends with Cancelled, and wake must not reschedule the task any more.
+        self._sleeper = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def cancel(self) -> None:
         """End the loop, cancelling its in-flight run if any (for remove)."""
@@ -231,9 +244,9 @@ class LoopRunner:
             # called sees it here, before it would go back to sleep.
             idle = not (owner.stopping or self.removed or self.run_requested)
             if idle and next_fire > trio.current_time():
-                with trio.CancelScope(deadline=next_fire) as self._sleep_scope:
-                    await trio.sleep_forever()
-                self._sleep_scope = None
+                with trio.CancelScope(deadline=next_fire):
+                    self._sleeper = trio.lowlevel.current_task()
+                    await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
             if owner.stopping or self.removed:
                 break
             self.next_fire = None
