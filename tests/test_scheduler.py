@@ -421,6 +421,33 @@ async def test_remove_ends_an_idle_loop(autojump_clock: trio.testing.MockClock) 
     assert body.starts == [0, 2]
 
 
+async def test_run_now_and_stop_at_the_instant_a_tick_is_due(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A wake that meets the sleep's own deadline wakes the loop once.
+
+    Whichever Trio runs first, the deadline or the driver, run_now at t=2 gives
+    one run at 2 (the tick it stands for is counted as skipped), and stop at
+    t=6 ends the loop without the tick due then.
+    """
+    body = Recorder()
+    scheduler = Scheduler([every("a", body, 2)])
+
+    async def drive() -> None:
+        await trio.sleep_until(2)
+        scheduler.run_now("a")
+        await trio.sleep_until(6)
+        scheduler.stop()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(drive)
+        await scheduler.run()
+    assert body.starts == [0, 2, 4]
+    assert trio.current_time() == 6
+    stats = scheduler.stats()["a"]
+    assert (stats.runs, stats.skipped, stats.next_fire) == (3, 1, None)
+
+
 async def test_run_now_is_false_before_run_and_after_stop(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
