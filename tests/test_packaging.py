@@ -82,11 +82,11 @@ def test_triggers_all_is_sorted_complete_and_has_the_spec_names() -> None:
     assert set(triggers.__all__) >= TRIGGER_NAMES
 
 
-def test_importing_triggers_does_not_import_psycopg() -> None:
-    """psycopg is an optional extra: tickwork.triggers imports without it."""
+def test_the_core_imports_no_optional_extra() -> None:
+    """psycopg and opentelemetry are extras: tickwork and its triggers need neither."""
     code = (
-        "import sys, tickwork.triggers; "
-        "sys.exit(any(m.startswith('psycopg') for m in sys.modules))"
+        "import sys, tickwork, tickwork.triggers; "
+        "sys.exit(any(m.startswith(('psycopg', 'opentelemetry')) for m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], check=False)  # noqa: S603
     assert done.returncode == 0
