@@ -251,14 +251,15 @@ class LoopRunner:
                 break
             self.next_fire = None
             now = trio.current_time()
-            if self.run_requested:
-                self.run_requested = False
-                lateness = 0.0
-            else:
+            # One run answers a run_now request and the tick, whichever came.
+            self.run_requested = False
+            if next_fire <= now:
                 # Woke for next_fire, perhaps late: it fires now, as lateness.
                 lateness = now - next_fire
                 index += 1
                 next_fire = schedule.instant(anchor, index, rng)
+            else:  # run_now woke the loop before its instant
+                lateness = 0.0
             await self._run_once(owner, now, lateness)
             now = trio.current_time()
             if next_fire <= now:  # the on-time case allocates nothing here
