@@ -1,7 +1,7 @@
-"""Sessions for tickwork: ``tests``, ``typing``, ``lint`` and ``bench``.
+"""Sessions: ``tests``, ``typing``, ``lint``, ``bench``, ``docs`` and ``example``.
 
 The README's two commands call ``nox -s bench`` and ``nox -s tests``; CI
-(``.ci/run``) calls the same test command.
+(``.ci/run``) calls the same test command, then ``nox -s docs``.
 """
 
 from __future__ import annotations
@@ -70,3 +70,27 @@ def bench(session: nox.Session) -> None:
     selected = [[name] for name in session.posargs] or BENCHMARKS
     for script, *args in selected:
         session.run("python", os.fspath(ROOT / "benchmarks" / script), *args, env=env)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs and run their doctests; any warning is an error."""
+    _install(session, "docs", extras="[otel,postgres]")
+    out = ROOT / "docs" / "_build"
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build",
+            "-W",
+            "--keep-going",
+            "-b",
+            builder,
+            "docs",
+            os.fspath(out / builder),
+        )
+
+
+@nox.session
+def example(session: nox.Session) -> None:
+    """Run examples/service.py (arguments after ``--`` go to it)."""
+    _install(session, "example", extras="[otel]")
+    session.run("python", os.fspath(ROOT / "examples" / "service.py"), *session.posargs)
