@@ -273,6 +273,23 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
             return PENDING
 
         status = await poll(order_ready, max_wait=60, retry_on=ConnectionError)
+
+        On Trio's MockClock, the attempts' instants are exact: at once, then
+        after waits of 1, 2 and 4 s (the backoff without jitter):
+
+        >>> import trio, trio.testing
+        >>> from tickwork import PENDING, Backoff, Done, poll
+        >>> asked = []
+        >>> async def shipped() -> PollResult[str]:
+        ...     asked.append(trio.current_time())
+        ...     return Done("shipped") if trio.current_time() >= 7 else PENDING
+        >>> async def main() -> str:
+        ...     backoff = Backoff(initial=1, factor=2, cap=4, jitter=0)
+        ...     return await poll(shipped, max_wait=60, backoff=backoff)
+        >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        'shipped'
+        >>> asked
+        [0.0, 1.0, 3.0, 7.0]
     """
     limit = _resolve_max_wait(max_wait)
     per_attempt = check_optional_positive("attempt_timeout", attempt_timeout)

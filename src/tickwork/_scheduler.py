@@ -65,13 +65,25 @@ class Scheduler:
         ValueError: two loops share a name (`InvalidConfigError`), or
             *grace* is out of range.
 
-    Example::
+    Example:
+        A loop every 10 s for 25 s, on Trio's MockClock so the times are
+        exact (in a service, drop ``clock=``; `open_scheduler` is shorter):
 
-        scheduler = Scheduler([Loop(name="renew", fn=renew, interval=3600)])
-        async with trio.open_nursery() as nursery:
-            await nursery.start(scheduler.run)
-            ...
-            scheduler.stop(grace=10)
+        >>> import trio, trio.testing
+        >>> from tickwork import Loop, Scheduler
+        >>> starts = []
+        >>> async def renew() -> None:
+        ...     starts.append(trio.current_time())
+        >>> async def main() -> None:
+        ...     loop = Loop(name="renew", fn=renew, interval=10, jitter=0)
+        ...     scheduler = Scheduler([loop])
+        ...     async with trio.open_nursery() as nursery:
+        ...         await nursery.start(scheduler.run)
+        ...         await trio.sleep(25)
+        ...         scheduler.stop(grace=10)
+        >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        >>> starts
+        [0.0, 10.0, 20.0]
     """
 
     def __init__(
@@ -270,11 +282,20 @@ async def open_scheduler(
     *grace*) and waits for it; an exception leaving the block cancels every
     run at once and propagates unchanged (not wrapped in an exception group).
 
-    Example::
+    Example:
+        Loops can also be added while the block runs:
 
-        async with open_scheduler([Loop(name="gc", fn=gc, interval=60)]) as s:
-            s.add(Loop(name="queue", fn=drain_queue, interval=30, timeout=25))
-            await trio.sleep_forever()
+        >>> import trio, trio.testing
+        >>> from tickwork import Loop, open_scheduler
+        >>> async def gc() -> None: ...
+        >>> async def drain_queue() -> None: ...
+        >>> async def main() -> dict[str, int]:
+        ...     async with open_scheduler([Loop(name="gc", fn=gc, interval=60)]) as s:
+        ...         s.add(Loop(name="queue", fn=drain_queue, interval=30, timeout=25))
+        ...         await trio.sleep(100)  # the rest of the service
+        ...     return {name: stats.runs for name, stats in s.stats().items()}
+        >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        {'gc': 2, 'queue': 4}
     """
     scheduler = Scheduler(loops, grace=grace, seed=seed, hooks=hooks)
     body_error: BaseException | None = None

@@ -8,20 +8,20 @@ library or a test can wire it in unconditionally.
 
 Instruments (meter ``tickwork``; durations in seconds):
 
-========================================  =========  ==========================
-name                                      kind       attributes
-========================================  =========  ==========================
-``tickwork.loop.runs``                    counter    loop, outcome
-``tickwork.loop.run.duration``            histogram  loop, outcome
-``tickwork.loop.lateness``                histogram  loop
-``tickwork.loop.skipped_ticks``           counter    loop
-``tickwork.loop.timeouts``                counter    loop
-``tickwork.scheduler.shutdown.duration``  histogram  timed_out
-``tickwork.scheduler.shutdown.cancelled`` counter    (none)
-``tickwork.trigger.fires``                counter    trigger (if per_trigger)
-``tickwork.trigger.lost_claims``          counter    trigger (if per_trigger)
-``tickwork.trigger.invalid``              counter    trigger (if per_trigger)
-========================================  =========  ==========================
+==========================================  =========  ==========================
+name                                        kind       attributes
+==========================================  =========  ==========================
+``tickwork.loop.runs``                      counter    loop, outcome
+``tickwork.loop.run.duration``              histogram  loop, outcome
+``tickwork.loop.lateness``                  histogram  loop
+``tickwork.loop.skipped_ticks``             counter    loop
+``tickwork.loop.timeouts``                  counter    loop
+``tickwork.scheduler.shutdown.duration``    histogram  timed_out
+``tickwork.scheduler.shutdown.cancelled``   counter    (none)
+``tickwork.trigger.fires``                  counter    trigger (if per_trigger)
+``tickwork.trigger.lost_claims``            counter    trigger (if per_trigger)
+``tickwork.trigger.invalid``                counter    trigger (if per_trigger)
+==========================================  =========  ==========================
 
 Attribute keys are ``tickwork.loop`` (the loop's name), ``tickwork.outcome``
 (``succeeded``, ``failed``, ``timed_out`` or ``cancelled``),
