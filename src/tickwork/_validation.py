@@ -46,6 +46,17 @@ def check_non_negative(name: str, value: object) -> float:
     return number
 
 
+def check_positive_int(name: str, value: object) -> int:
+    """Require an int >= 1 (bools are not ints here)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{name!r} must be an int (got {value!r})"
+        raise WrongTypeError(msg)
+    if value < 1:
+        msg = f"{name!r} must be >= 1 (got {value!r})"
+        raise InvalidConfigError(msg)
+    return value
+
+
 def check_optional_positive(name: str, value: object) -> float | None:
     """Require None or a finite number > 0."""
     return None if value is None else check_positive(name, value)

@@ -23,9 +23,8 @@ from tickwork._errors import (
     InvalidConfigError,
     TriggerStoreError,
     UnknownTriggerError,
-    WrongTypeError,
 )
-from tickwork._validation import check_positive
+from tickwork._validation import check_positive, check_positive_int
 from tickwork.triggers._model import (
     StoreContext,
     TriggerRow,
@@ -131,12 +130,7 @@ class PostgresTriggerStore(StoreContext):
             raise ImportError(msg) from exc
         self.statement_timeout = check_positive("statement_timeout", statement_timeout)
         self.connect_timeout = check_positive("connect_timeout", connect_timeout)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            msg = f"'max_connections' must be an int (got {max_connections!r})"
-            raise WrongTypeError(msg)
-        if max_connections < 1:
-            msg = f"'max_connections' must be >= 1 (got {max_connections!r})"
-            raise InvalidConfigError(msg)
+        check_positive_int("max_connections", max_connections)
         try:
             params = conninfo.conninfo_to_dict(dsn)
         except psycopg.Error:

@@ -20,7 +20,7 @@ import trio
 from tickwork._errors import InvalidConfigError, WrongTypeError
 from tickwork._hooks import Hooks
 from tickwork._loop import Loop
-from tickwork._validation import check_number, check_positive
+from tickwork._validation import check_number, check_positive, check_positive_int
 from tickwork.triggers._decide import Decider
 from tickwork.triggers._model import datetime_micros, format_timestamp, utc_now
 
@@ -151,13 +151,7 @@ class TriggerSweeper:
         if not (math.isfinite(catch_up_factor) and catch_up_factor >= 1):
             msg = f"'catch_up_factor' must be finite and >= 1 (got {catch_up_factor!r})"
             raise InvalidConfigError(msg)
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int):
-            msg = f"'max_concurrent' must be an int (got {max_concurrent!r})"
-            raise WrongTypeError(msg)
-        if max_concurrent < 1:
-            msg = f"'max_concurrent' must be >= 1 (got {max_concurrent!r})"
-            raise InvalidConfigError(msg)
-        self.max_concurrent: int = max_concurrent
+        self.max_concurrent: int = check_positive_int("max_concurrent", max_concurrent)
         self.store = store
         self.dispatch = dispatch
         self.clock = clock
