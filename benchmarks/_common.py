@@ -72,9 +72,13 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(
         json.dumps({"environment": environment(), **payload}, indent=2) + "\n"
     )
-    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    print(f"\nwrote {shown}")
+    print(f"\nwrote {_shown(path)}")
     return path
+
+
+def _shown(path: Path) -> Path:
+    """*path* relative to the working directory when under it: no machine paths."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
 def progress(message: str) -> None:
@@ -123,5 +127,5 @@ def save_plot(plt: ModuleType, figure: Figure, name: str) -> Path:
     path = RESULTS / name
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
-    progress(f"wrote {path}")
+    progress(f"wrote {_shown(path)}")
     return path

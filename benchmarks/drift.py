@@ -3,7 +3,8 @@
 1. Real time: 100 loops per variant at 1 s for 60 s, every variant in one
    ``trio.run`` (so they share one event loop and its load): the raw floor,
    tickwork (jitter 0), trio-util ``periodic``, APScheduler 4 on Trio and the
-   naive ``sleep(1)`` loop. For each variant, the mean lateness over its loops
+   naive ``sleep(1)`` loop (the floor and the naive loop from
+   ``_variants.py``). For each variant, the mean lateness over its loops
    at tick k, and the least-squares slope of that against k in µs per tick.
    Plot: ``benchmarks/results/drift_lateness.png``.
 2. Virtual time: one loop per variant for 1 000 000 ticks at 0.1 s on Trio's
@@ -26,6 +27,7 @@ from typing import Any
 import trio
 import trio.testing
 
+import _variants
 from _common import print_table, progress, pyplot, save_plot, write_results
 from tickwork import Loop, Scheduler
 
@@ -74,18 +76,21 @@ def real_time(loops: int, seconds: float) -> dict[str, list[float]]:
         )
     }
 
+    def grid_lateness(name: str, anchor: float) -> _variants.OnTick:
+        """Record each tick's lateness against the grid, by tick index."""
+
+        def on_tick(k: int, _instant: float) -> None:
+            samples[name][k].append(trio.current_time() - (anchor + k))
+
+        return on_tick
+
     async def floor(anchor: float) -> None:
-        deadline = anchor
-        for k in range(1, ticks + 1):
-            deadline += 1.0
-            await trio.sleep_until(deadline)
-            samples["floor"][k].append(trio.current_time() - (anchor + k))
+        on_tick = grid_lateness("floor", anchor)
+        await _variants.floor(anchor, 1.0, ticks, on_tick)
 
     async def naive(anchor: float) -> None:
-        await trio.sleep_until(anchor)
-        for k in range(1, ticks + 1):
-            await trio.sleep(1.0)
-            samples["naive sleep"][k].append(trio.current_time() - (anchor + k))
+        on_tick = grid_lateness("naive sleep", anchor)
+        await _variants.naive(anchor, 1.0, ticks, on_tick)
 
     async def util(anchor: float) -> None:
         await trio.sleep_until(anchor)
@@ -173,22 +178,23 @@ def virtual_time(ticks: int, interval: float, work: float) -> dict[str, float]:
         lateness: list[float] = []
         every = max(1, ticks // 1000)  # keep 1 000 samples for the slope
 
-        async def floor() -> None:
-            anchor = deadline = trio.current_time()
-            for k in range(1, ticks + 1):
-                deadline += interval
-                await trio.sleep_until(deadline)
+        def sample_then_work(anchor: float) -> _variants.OnTick:
+            """Sample lateness against the grid, then do the run's work."""
+
+            def on_tick(k: int, _instant: float) -> None:
                 if k % every == 0:
                     lateness.append(trio.current_time() - (anchor + k * interval))
                 clock.jump(work)
 
+            return on_tick
+
+        async def floor() -> None:
+            anchor = trio.current_time()
+            await _variants.floor(anchor, interval, ticks, sample_then_work(anchor))
+
         async def naive() -> None:
             anchor = trio.current_time()
-            for k in range(1, ticks + 1):
-                await trio.sleep(interval)
-                if k % every == 0:
-                    lateness.append(trio.current_time() - (anchor + k * interval))
-                clock.jump(work)
+            await _variants.naive(anchor, interval, ticks, sample_then_work(anchor))
 
         async def tickwork() -> None:
             count = 0

@@ -3,13 +3,15 @@
 N loops (1, 100, 1 000, 10 000) tick every second in the same phase, each
 variant in a fresh Python process (so peak RSS is its own):
 
-- floor: raw ``sleep_until(anchor + k * interval)`` per task;
+- floor: raw ``deadline += interval; sleep_until(deadline)`` per task;
 - tickwork with jitter 0 and with its default 0.1 (`Scheduler`; lateness
   from its ``on_run_started`` hook);
 - trio-util ``periodic`` (lateness against its first iteration);
 - APScheduler 4.0.0a6 on Trio (in-memory store, ``IntervalTrigger``;
   lateness against the job's ``scheduled_fire_time``, on the wall clock);
 - the naive ``await trio.sleep(interval)`` loop.
+
+The floor and the naive loop are ``benchmarks/_variants.py``'s.
 
 Reports p50/p99/max lateness, CPU µs per run (process time while ticking /
 runs), and peak RSS above the process's baseline per loop; writes
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -40,6 +43,7 @@ from _common import (
     save_plot,
     write_results,
 )
+from _variants import naive, record_lateness
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,13 +83,9 @@ def run_tickwork(
 def run_naive(tasks: int, interval: float, ticks: int) -> tuple[list[float], float]:
     """``await trio.sleep(interval)`` in a loop: drifts by each tick's lateness."""
     lateness: list[float] = []
-
-    async def task(anchor: float) -> None:
-        await trio.sleep_until(anchor)
-        for k in range(1, ticks + 1):
-            await trio.sleep(interval)
-            lateness.append(trio.current_time() - (anchor + k * interval))
-
+    task = partial(
+        naive, interval=interval, ticks=ticks, on_tick=record_lateness(lateness)
+    )
     return lateness, run_in_phase(tasks, task, WARM_UP)
 
 

@@ -1,9 +1,10 @@
 """Scheduler in real time: lateness, CPU, memory, overlap skipping, shutdown.
 
 1. Lateness and CPU: N loops (1, 100, 1 000, 10 000) at 1 s, same phase, on
-   the raw ``sleep_until`` floor, on tickwork with jitter 0 and with its
-   default jitter 0.1. Lateness is wake-up minus intended instant (tickwork
-   reports it through its ``on_run_started`` hook; the floor records its own).
+   the raw ``sleep_until`` floor (``_variants.floor``), on tickwork with
+   jitter 0 and with its default jitter 0.1. Lateness is wake-up minus
+   intended instant (tickwork reports it through its ``on_run_started`` hook;
+   the floor records its own).
 2. Memory per idle loop (tracemalloc) vs a bare Trio task sleeping.
 3. Overlap skipping: a 0.25 s run on a 0.1 s loop for 3 s: runs and skips
    counted against the expected numbers.
@@ -20,11 +21,13 @@ import gc
 import logging
 import time
 import tracemalloc
+from functools import partial
 
 import trio
 import trio.testing
 
 from _common import percentile, print_table, progress, run_in_phase, write_results
+from _variants import floor, record_lateness
 from tickwork import Loop, Scheduler
 
 WARM_UP = 0.5
@@ -47,16 +50,15 @@ class LatenessHook:
 
 
 def floor_run(tasks: int, interval: float, ticks: int) -> tuple[list[float], float]:
-    """The raw floor: each task sleeps until anchor + k*interval, then runs."""
+    """The raw floor: each task sleeps until its next deadline, then runs."""
     lateness: list[float] = []
-
-    async def task(anchor: float) -> None:
-        for k in range(1, ticks + 1):
-            deadline = anchor + k * interval
-            await trio.sleep_until(deadline)
-            lateness.append(trio.current_time() - deadline)
-            await noop()
-
+    task = partial(
+        floor,
+        interval=interval,
+        ticks=ticks,
+        on_tick=record_lateness(lateness),
+        body=noop,
+    )
     return lateness, run_in_phase(tasks, task, WARM_UP)
 
 

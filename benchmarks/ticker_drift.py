@@ -9,6 +9,8 @@ in real time. Each variant runs on its own in a fresh `trio.run`:
 - ``naive sleep``: ``await trio.sleep(interval)``, which drifts by the
   wake-up latency of every tick.
 
+The floor and the naive loop are ``benchmarks/_variants.py``'s.
+
 Lateness is the wake-up time minus the instant the task meant to wake at (for
 the naive loop: its grid point). Drift is the lateness of the last tick minus
 that of the first, averaged over tasks. Writes
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+import _variants
 from _common import percentile, print_table, progress, write_results
 from tickwork import TickSchedule
 
@@ -36,15 +39,12 @@ Variant = Callable[[float, float, int, int, list[float]], Awaitable[None]]
 WARM_UP = 0.2
 
 
-async def floor(
+def floor(
     anchor: float, interval: float, ticks: int, _seed: int, out: list[float]
-) -> None:
+) -> Awaitable[None]:
     """The raw-Trio floor: an accumulated deadline and sleep_until."""
-    deadline = anchor
-    for _ in range(ticks):
-        deadline += interval
-        await trio.sleep_until(deadline)
-        out.append(trio.current_time() - deadline)
+    # The coroutine itself, not one awaiting it: no extra frame per wake-up.
+    return _variants.floor(anchor, interval, ticks, _variants.record_lateness(out))
 
 
 def tickwork_variant(jitter: float) -> Variant:
@@ -64,14 +64,11 @@ def tickwork_variant(jitter: float) -> Variant:
     return run
 
 
-async def naive(
+def naive(
     anchor: float, interval: float, ticks: int, _seed: int, out: list[float]
-) -> None:
+) -> Awaitable[None]:
     """The loop everyone writes first: sleep(interval) after each wake-up."""
-    await trio.sleep_until(anchor)
-    for k in range(1, ticks + 1):
-        await trio.sleep(interval)
-        out.append(trio.current_time() - (anchor + k * interval))
+    return _variants.naive(anchor, interval, ticks, _variants.record_lateness(out))
 
 
 VARIANTS: dict[str, Variant] = {
