@@ -13,6 +13,7 @@ from tickwork._errors import (
     PollTimeout,
     SchedulerStateError,
     TickworkError,
+    UnknownLoopError,
     WrongTypeError,
 )
 from tickwork._loop import Loop, LoopStats
@@ -45,6 +46,7 @@ __all__ = [
     "ShutdownReport",
     "TickSchedule",
     "TickworkError",
+    "UnknownLoopError",
     "WrongTypeError",
     "open_scheduler",
     "poll",

@@ -33,7 +33,7 @@ class WrongTypeError(TickworkError, TypeError):
 
 
 @final
-class PollFailed(TickworkError, RuntimeError):  # noqa: N818 - the SPEC's public name
+class PollFailed(TickworkError, RuntimeError):  # noqa: N818 - a public name kept since 0.1
     """The polled operation reported a definitive failure with `Failed`.
 
     The error it carried is both ``__cause__`` and `error`.
@@ -46,7 +46,7 @@ class PollFailed(TickworkError, RuntimeError):  # noqa: N818 - the SPEC's public
 
 
 @final
-class PollTimeout(TickworkError, TimeoutError):  # noqa: N818 - the SPEC's public name
+class PollTimeout(TickworkError, TimeoutError):  # noqa: N818 - a public name kept since 0.1
     """`poll` reached its hard deadline before the operation was done.
 
     Attributes:
@@ -79,6 +79,15 @@ class SchedulerStateError(TickworkError, RuntimeError):
     For example `Scheduler.run` called twice, or `Scheduler.add` while the
     scheduler is stopping.
     """
+
+
+@final
+class UnknownLoopError(TickworkError, KeyError):
+    """A `Scheduler` was asked about a loop name it does not hold."""
+
+    def __str__(self) -> str:
+        """The message itself, not KeyError's quoted repr of it."""
+        return str(self.args[0]) if self.args else ""
 
 
 @final

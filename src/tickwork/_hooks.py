@@ -1,9 +1,16 @@
 """Push observability: hook objects with optional methods, called on events.
 
 A hook is any object; tickwork calls those of the methods below that it has,
-with keyword arguments, and ignores the rest. A hook that raises is logged
-(with traceback) and never breaks a loop. Methods are looked up once, when the
-scheduler or sweeper is built, so an event with no listener costs nothing.
+with keyword arguments. A hook that raises is logged (with traceback) and
+never breaks a loop. Methods are looked up once, when the scheduler or
+sweeper is built, so an event with no listener costs nothing.
+
+Mistakes are refused when the hooks are given, not discovered at the first
+event: ``hooks=`` must be an iterable of hook objects (a single hook object
+is refused: wrap it in a list); a hook's ``on_*`` method must be a plain
+(synchronous) method, since events are emitted from inside the scheduler's
+bookkeeping and must not block; and an ``on_*`` method whose name is no
+event (a typo) is refused with the list of known events.
 
 Scheduler events:
 
@@ -26,15 +33,20 @@ Sweeper events, each with the `TriggerRow` as the sweep read it:
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import TYPE_CHECKING, Final, final
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final, Literal, final, get_args
+
+from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._text import brief
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
 LOGGER = logging.getLogger("tickwork.hooks")
 
-EVENTS: Final = (
+Event = Literal[
     "on_run_started",
     "on_run_finished",
     "on_tick_skipped",
@@ -43,7 +55,50 @@ EVENTS: Final = (
     "on_trigger_fired",
     "on_trigger_lost_claim",
     "on_trigger_invalid",
-)
+]
+"""The name of a hook event (a `Literal`, so mypy catches a misspelt one)."""
+
+EVENTS: Final[tuple[Event, ...]] = get_args(Event)
+
+
+def check_hooks(hooks: object) -> tuple[object, ...]:
+    """The hook objects of a ``hooks=`` argument, each checked.
+
+    Raises:
+        WrongTypeError: *hooks* is not an iterable of hook objects (a single
+            hook object, a str), or an ``on_*`` method is ``async``.
+        InvalidConfigError: an ``on_*`` method's name is no known event.
+    """
+    if isinstance(hooks, (str, bytes)) or not isinstance(hooks, Iterable):
+        msg = (
+            "'hooks' must be an iterable of hook objects, e.g. [hook] "
+            f"(got {brief(hooks)})"
+        )
+        raise WrongTypeError(msg)
+    objects = tuple(hooks)
+    for hook in objects:
+        for attribute in dir(hook):
+            if not attribute.startswith("on_"):
+                continue
+            method = getattr(hook, attribute, None)
+            if not callable(method):
+                continue
+            if attribute not in EVENTS:
+                msg = (
+                    f"hook {brief(hook)} has a method {attribute!r} that matches "
+                    f"no event; the events are: {', '.join(EVENTS)}"
+                )
+                raise InvalidConfigError(msg)
+            if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(
+                method
+            ):
+                msg = (
+                    f"hook {brief(hook)}: {attribute!r} must be a synchronous "
+                    "method (events are emitted without awaiting); hand slow "
+                    "work to a task or a memory channel instead"
+                )
+                raise WrongTypeError(msg)
+    return objects
 
 
 @final
@@ -53,9 +108,14 @@ class Hooks:
     __slots__ = ("_listeners",)
 
     def __init__(self, hooks: Iterable[object] = ()) -> None:
-        """Collect, per event, the bound methods the hook objects define."""
-        objects = tuple(hooks)
-        self._listeners: dict[str, tuple[Callable[..., object], ...]] = {}
+        """Check the hook objects, then collect each event's bound methods.
+
+        Raises:
+            WrongTypeError: see `check_hooks`.
+            InvalidConfigError: see `check_hooks`.
+        """
+        objects = check_hooks(hooks)
+        self._listeners: dict[Event, tuple[Callable[..., object], ...]] = {}
         for event in EVENTS:
             methods = tuple(
                 method
@@ -65,19 +125,19 @@ class Hooks:
             if methods:
                 self._listeners[event] = methods
 
-    def wants(self, event: str) -> bool:
+    def wants(self, event: Event) -> bool:
         """True if some hook listens to *event* (lets callers skip work)."""
         return event in self._listeners
 
-    def emit(self, event: str, **fields: object) -> None:
+    def emit(self, event: Event, **fields: object) -> None:
         """Call every listener of *event*; log and swallow what they raise."""
         for method in self._listeners.get(event, ()):
             try:
                 method(**fields)
             except Exception:  # noqa: PERF203 - each hook is isolated from the next
                 LOGGER.exception(
-                    "hook %r raised in %s; ignored",
-                    method,
+                    "hook %s raised in %s; ignored",
+                    brief(method),
                     event,
                     extra={"tickwork_event": event},
                 )

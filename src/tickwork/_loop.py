@@ -14,21 +14,30 @@ idle loops take ~400 ms; a reschedule is a deque append (~100 ms in all).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 import trio
 
-from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._background import Background, HandsOff
+from tickwork._text import brief
 from tickwork._ticker import TickSchedule
-from tickwork._validation import attrs_fraction, attrs_optional_positive, attrs_positive
+from tickwork._validation import (
+    attrs_fraction,
+    attrs_optional_positive,
+    check_async_callable,
+    check_at_least,
+    check_bool,
+    check_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from tickwork._hooks import Hooks
+    from tickwork._life import Life
     from tickwork._rng import JitterSource
 
 LOGGER = logging.getLogger("tickwork.loop")
@@ -38,26 +47,24 @@ FAILED: Final = "failed"
 TIMED_OUT: Final = "timed_out"
 CANCELLED: Final = "cancelled"
 
+MIN_INTERVAL: Final = 0.001
+"""The shortest loop interval, in seconds: Trio's timers resolve about 1 ms."""
+
 
 def _name(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str):
-        msg = f"'name' must be a str (got {value!r})"
-        raise WrongTypeError(msg)
-    if not value:
-        msg = "'name' must be a non-empty str (got '')"
-        raise InvalidConfigError(msg)
+    check_name("name", value)
 
 
-def _callable(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if not callable(value):
-        msg = f"'fn' must be an async callable taking no arguments (got {value!r})"
-        raise WrongTypeError(msg)
+def _fn(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    check_async_callable("fn", value, "taking no arguments")
+
+
+def _interval(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    check_at_least("interval", value, MIN_INTERVAL)
 
 
 def _bool(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        msg = f"{attribute.name!r} must be a bool (got {value!r})"
-        raise WrongTypeError(msg)
+    check_bool(attribute.name, value)
 
 
 @final
@@ -66,12 +73,15 @@ class Loop:
     """A periodic job for a `Scheduler`: what to run and when.
 
     Args:
-        name: unique within its scheduler; a non-empty str. It names the loop
+        name: unique within its scheduler; a non-empty str without
+            surrounding white space or control characters. It names the loop
             in logs, statistics and the shutdown report.
         fn: an async callable with no arguments, awaited once per run. Its
             return value is ignored; an `Exception` it raises is logged and
-            counted, and the loop keeps its schedule.
-        interval: seconds between nominal runs; finite and > 0.
+            counted, and the loop keeps its schedule. A recognisably
+            synchronous callable (a ``def`` function) is refused.
+        interval: seconds between nominal runs; finite and >= 0.001 (Trio's
+            timer granularity).
         jitter: spread of each run around its grid point, as a fraction of
             *interval*, in [0, 1) (see `TickSchedule`).
         timeout: None, or seconds after which a run is cancelled and counted
@@ -91,8 +101,8 @@ class Loop:
     """
 
     name: str = attrs.field(validator=_name)
-    fn: Callable[[], Awaitable[object]] = attrs.field(validator=_callable, eq=False)
-    interval: float = attrs.field(validator=attrs_positive)
+    fn: Callable[[], Awaitable[object]] = attrs.field(validator=_fn, eq=False)
+    interval: float = attrs.field(validator=_interval)
     jitter: float = attrs.field(default=0.1, validator=attrs_fraction)
     timeout: float | None = attrs.field(default=None, validator=attrs_optional_positive)
     run_on_start: bool = attrs.field(default=True, validator=_bool)
@@ -101,6 +111,13 @@ class Loop:
     def schedule(self) -> TickSchedule:
         """The loop's `TickSchedule`."""
         return TickSchedule(interval=self.interval, jitter=self.jitter)
+
+
+_OVERRUN: Final = "loop %s overran: its run took %.3f s and %d tick(s) were skipped"
+_LATE_WAKE: Final = (
+    "loop %s woke %.3f s late: its tick runs now and the %d tick(s) that also "
+    "passed meanwhile were skipped"
+)
 
 
 @final
@@ -135,31 +152,15 @@ class LoopStats:
     (not started, running, or stopped)."""
 
 
-class Owner(Protocol):
-    """What a loop needs from its scheduler."""
-
-    @property
-    def stopping(self) -> bool:
-        """True once shutdown began: no run starts any more."""
-        ...
-
-    @property
-    def hooks(self) -> Hooks:
-        """The scheduler's hook listeners."""
-        ...
-
-    def record_cut(self, name: str) -> None:
-        """Note that shutdown cancelled this loop's run."""
-        ...
-
-
 @final
 class LoopRunner:
     """The live state of one loop inside a running scheduler."""
 
     __slots__ = (
+        "_call",
         "_run_scope",
         "_sleeper",
+        "background",
         "cancelled",
         "failed",
         "in_flight",
@@ -177,9 +178,15 @@ class LoopRunner:
         "timed_out",
     )
 
-    def __init__(self, loop: Loop, rng: JitterSource) -> None:
-        """Prepare a loop that has not started yet."""
+    def __init__(self, loop: Loop, rng: JitterSource, life: Life) -> None:
+        """Prepare a loop of the scheduler that *life* is; it has not started."""
         self.loop = loop
+        fn = loop.fn
+        self.background: Background | None = None
+        self._call: Callable[[], Awaitable[object]] = fn
+        if isinstance(fn, HandsOff):
+            self.background = background = Background(loop.name, life)
+            self._call = functools.partial(fn.run, background)
         self.schedule = loop.schedule
         self.rng = rng
         self.runs = self.succeeded = self.failed = 0
@@ -228,9 +235,11 @@ class LoopRunner:
         self.removed = True
         if self._run_scope is not None:
             self._run_scope.cancel()
+        if self.background is not None:
+            self.background.cancel()
         self.wake()
 
-    async def run(self, owner: Owner) -> None:
+    async def run(self, life: Life) -> None:
         """The loop's task: sleep, run, skip what passed, until stopped."""
         schedule, rng, loop = self.schedule, self.rng, self.loop
         anchor = trio.current_time()
@@ -242,12 +251,16 @@ class LoopRunner:
             self.next_fire = next_fire
             # stop() wakes sleeping loops; a loop that was running when it was
             # called sees it here, before it would go back to sleep.
-            idle = not (owner.stopping or self.removed or self.run_requested)
+            idle = not (life.stopping or self.removed or self.run_requested)
             if idle and next_fire > trio.current_time():
                 with trio.CancelScope(deadline=next_fire):
                     self._sleeper = trio.lowlevel.current_task()
                     await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
-            if owner.stopping or self.removed:
+            else:
+                # No sleep this time (late, or run_now): still a checkpoint,
+                # so a loop whose fn never awaits cannot starve the others.
+                await trio.lowlevel.checkpoint()
+            if life.stopping or self.removed:
                 break
             self.next_fire = None
             now = trio.current_time()
@@ -258,35 +271,45 @@ class LoopRunner:
                 lateness = now - next_fire
                 index += 1
                 next_fire = schedule.instant(anchor, index, rng)
+                if next_fire <= now:  # more instants passed during the late wake
+                    missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
+                    self._skipped(life, missed.skipped, _LATE_WAKE, lateness)
+                    index, next_fire = missed.next_index, missed.next_instant
             else:  # run_now woke the loop before its instant
                 lateness = 0.0
-            await self._run_once(owner, now, lateness)
+            await self._run_once(life, now, lateness)
             now = trio.current_time()
             if next_fire <= now:  # the on-time case allocates nothing here
                 missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
-                self._skipped(owner, missed.skipped)
+                self._skipped(life, missed.skipped, _OVERRUN, self.last_duration)
                 index, next_fire = missed.next_index, missed.next_instant
         self.next_fire = None
 
-    def _skipped(self, owner: Owner, count: int) -> None:
+    def _skipped(self, life: Life, count: int, message: str, seconds: object) -> None:
+        """Count and report *count* skipped ticks; *message* says why."""
         self.skipped += count
+        name = self.loop.name
         LOGGER.warning(
-            "loop %r overran: its run took %.3f s and %d tick(s) were skipped",
-            self.loop.name,
-            self.last_duration,
+            message,
+            brief(name),
+            seconds,
             count,
-            extra={"tickwork_loop": self.loop.name, "tickwork_skipped": count},
+            extra={"tickwork_loop": name, "tickwork_skipped": count},
         )
-        owner.hooks.emit("on_tick_skipped", loop=self.loop.name, count=count)
+        life.hooks.emit("on_tick_skipped", loop=name, count=count)
 
-    async def _run_once(self, owner: Owner, started: float, lateness: float) -> None:
-        loop, hooks = self.loop, owner.hooks
+    async def _run_once(self, life: Life, started: float, lateness: float) -> None:
+        loop, hooks = self.loop, life.hooks
         self.runs += 1
         self.in_flight = True
         self.last_started = started
-        LOGGER.debug(
-            "loop %r: run %d started, %.6f s late", loop.name, self.runs, lateness
-        )
+        if LOGGER.isEnabledFor(logging.DEBUG):
+            LOGGER.debug(
+                "loop %s: run %d started, %.6f s late",
+                brief(loop.name),
+                self.runs,
+                lateness,
+            )
         # The guards keep an event without listeners free of allocations.
         if hooks.wants("on_run_started"):
             hooks.emit("on_run_started", loop=loop.name, lateness=lateness)
@@ -296,7 +319,7 @@ class LoopRunner:
             # The run's own scope carries the timeout and lets remove() cancel
             # just this run; shutdown cancels through the nursery.
             with trio.CancelScope(deadline=deadline) as self._run_scope:
-                await loop.fn()
+                await self._call()
             if not self._run_scope.cancelled_caught:
                 outcome = SUCCEEDED
             elif not self.removed:
@@ -304,22 +327,23 @@ class LoopRunner:
         except Exception:
             outcome = FAILED
             LOGGER.exception(
-                "loop %r: run %d failed",
-                loop.name,
+                "loop %s: run %d failed",
+                brief(loop.name),
                 self.runs,
                 extra={"tickwork_loop": loop.name},
             )
         except BaseException:
             # Cancelled, or a group of them from a nursery inside fn: what
             # tells is whether an enclosing scope is cancelling this task.
-            if trio.current_effective_deadline() == -math.inf:
-                self.cancelled += 1
-                if owner.stopping and not self.removed:
-                    owner.record_cut(loop.name)
+            self._note_cut(life)
             raise
         finally:
             self._run_scope = None
             self.in_flight = False
+            if life.past_grace() and not self.removed:
+                # Still in flight at the grace deadline: cut by Trio, or it
+                # ignored the cancellation (a thread) and ended only now.
+                life.cut.add(loop.name)
             self.last_duration = duration = trio.current_time() - started
             if hooks.wants("on_run_finished"):
                 hooks.emit(
@@ -329,9 +353,18 @@ class LoopRunner:
                     duration=duration,
                     lateness=lateness,
                 )
-        self._count(owner, outcome, duration)
+        self._count(life, outcome, duration)
 
-    def _count(self, owner: Owner, outcome: str, duration: float) -> None:
+    def _note_cut(self, life: Life) -> None:
+        """A run ends by a BaseException: count it if a scope cut it."""
+        if trio.current_effective_deadline() == -math.inf:
+            # An enclosing scope is cancelling: shutdown's deadline, a
+            # cancellation from outside, or a sibling's error.
+            self.cancelled += 1
+            if not self.removed:
+                life.cut.add(self.loop.name)
+
+    def _count(self, life: Life, outcome: str, duration: float) -> None:
         """Count a run that ended without propagating, and log a timeout."""
         if outcome is SUCCEEDED:
             self.succeeded += 1
@@ -342,10 +375,10 @@ class LoopRunner:
         else:
             self.timed_out += 1
             LOGGER.warning(
-                "loop %r: run %d timed out after %.3f s",
-                self.loop.name,
+                "loop %s: run %d timed out after %.3f s",
+                brief(self.loop.name),
                 self.runs,
                 duration,
                 extra={"tickwork_loop": self.loop.name},
             )
-            owner.hooks.emit("on_run_timed_out", loop=self.loop.name, duration=duration)
+            life.hooks.emit("on_run_timed_out", loop=self.loop.name, duration=duration)

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import logging
-import math
+import sys
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, NoReturn, final
 
 import attrs
 import trio
 
-from tickwork._errors import InvalidConfigError, SchedulerStateError, WrongTypeError
+from tickwork._errors import (
+    InvalidConfigError,
+    SchedulerStateError,
+    UnknownLoopError,
+    WrongTypeError,
+)
 from tickwork._hooks import Hooks
+from tickwork._life import Life
 from tickwork._loop import Loop, LoopRunner, LoopStats
 from tickwork._rng import SplitMix64
-from tickwork._validation import check_non_negative
+from tickwork._text import brief
+from tickwork._validation import check_non_negative, check_seed
+
+if sys.version_info < (3, 11):  # pragma: no cover - trio brings the backport
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterator, Mapping
 
 LOGGER = logging.getLogger("tickwork.scheduler")
 
@@ -25,12 +36,20 @@ LOGGER = logging.getLogger("tickwork.scheduler")
 @final
 @attrs.frozen(kw_only=True)
 class ShutdownReport:
-    """What `Scheduler.run` returns once every loop has ended."""
+    """What `Scheduler.run` returns once every loop has ended.
+
+    Every way a scheduler ends makes one: `Scheduler.stop`, leaving
+    `open_scheduler`'s block (normally or by an exception), a cancellation
+    from outside, Ctrl-C. It is also kept as `Scheduler.shutdown_report`.
+    """
 
     timed_out: bool
-    """Whether the grace deadline passed with runs still in flight."""
+    """True exactly when `cancelled` is not empty."""
     cancelled: tuple[str, ...]
-    """The loops whose in-flight run the deadline cancelled, sorted."""
+    """The loops, sorted, with a run (or a background task the run handed
+    off) still in flight at the grace deadline, or when the scheduler was
+    cancelled from outside. A run that ignores cancellation (blocked in a
+    worker thread) is named too, though it ended only later."""
 
 
 @final
@@ -58,12 +77,17 @@ class Scheduler:
         seed: None, or an int that makes every loop's jitter reproducible
             (each loop's generator is seeded from the seed and its name, so
             adding a loop does not change the others).
-        hooks: objects with optional event methods (see `tickwork._hooks`);
-            a hook that raises is logged and ignored.
+        hooks: an iterable of objects with optional event methods (see
+            `tickwork._hooks`); a hook that raises is logged and ignored.
+
+    A scheduler runs once. After it ended, `run_now` returns False and `add`
+    and `run` raise `SchedulerStateError`; its `shutdown_report` stays.
 
     Raises:
         ValueError: two loops share a name (`InvalidConfigError`), or
             *grace* is out of range.
+        TypeError: a hook is async or *hooks* is a single object
+            (`WrongTypeError`).
 
     Example:
         A loop every 10 s for 25 s, on Trio's MockClock so the times are
@@ -96,20 +120,15 @@ class Scheduler:
     ) -> None:
         """Validate the configuration; nothing runs before `run`."""
         self._grace = check_non_negative("grace", grace)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            msg = f"'seed' must be None or an int (got {seed!r})"
-            raise WrongTypeError(msg)
-        self._seed = seed
-        self.hooks = Hooks(hooks)
-        self.stopping = False
+        self._seed = check_seed("seed", seed)
+        self._life = Life(Hooks(hooks))
         self._runners: dict[str, LoopRunner] = {}
-        self._nursery: trio.Nursery | None = None
         self._started = False
         self._stop_event = trio.Event()
         self._stop_called_at: float | None = None
-        self._deadline = math.inf
-        self._cut: list[str] = []
-        for loop in loops:
+        self.shutdown_report: ShutdownReport | None = None
+        """The `ShutdownReport` once the scheduler has ended, else None."""
+        for loop in _check_loops(loops):
             self.add(loop)
 
     # --- configuration ------------------------------------------------------
@@ -121,29 +140,33 @@ class Scheduler:
             InvalidConfigError: a loop with that name is already here (a
                 `ValueError`).
             WrongTypeError: *loop* is not a `Loop`.
-            SchedulerStateError: the scheduler is stopping (a `RuntimeError`).
+            SchedulerStateError: the scheduler is stopping or has ended (a
+                `RuntimeError`).
         """
         loop = _check_loop(loop)
         if loop.name in self._runners:
-            msg = f"a loop named {loop.name!r} is already in this scheduler"
+            msg = f"a loop named {brief(loop.name)} is already in this scheduler"
             raise InvalidConfigError(msg)
-        if self.stopping:
-            msg = f"cannot add loop {loop.name!r}: the scheduler is stopping"
+        if self._life.stopping:
+            state = "has ended" if self.shutdown_report else "is stopping"
+            msg = f"cannot add loop {brief(loop.name)}: the scheduler {state}"
             raise SchedulerStateError(msg)
-        runner = LoopRunner(loop, self._rng_for(loop.name))
+        runner = LoopRunner(loop, self._rng_for(loop.name), self._life)
         self._runners[loop.name] = runner
-        if self._nursery is not None:
+        if self._life.nursery is not None:
             self._spawn(runner)
 
     def remove(self, name: str) -> None:
         """Remove a loop; its in-flight run, if any, is cancelled.
 
         Raises:
-            KeyError: no loop has that name.
+            UnknownLoopError: no loop has that name (a `KeyError`).
         """
-        runner = self._runners.pop(name)
+        runner = self._runners.pop(name, None)
+        if runner is None:
+            _unknown(name)
         runner.cancel()
-        LOGGER.info("loop %r removed", name, extra={"tickwork_loop": name})
+        LOGGER.info("loop %s removed", brief(name), extra={"tickwork_loop": name})
 
     def run_now(self, name: str) -> bool:
         """Start a run of loop *name* at once, unless one is in flight.
@@ -154,10 +177,12 @@ class Scheduler:
         after `stop`).
 
         Raises:
-            KeyError: no loop has that name.
+            UnknownLoopError: no loop has that name (a `KeyError`).
         """
-        runner = self._runners[name]
-        if self._nursery is None or self.stopping or runner.in_flight:
+        runner = self._runners.get(name)
+        if runner is None:
+            _unknown(name)
+        if self._life.nursery is None or self._life.stopping or runner.in_flight:
             return False
         runner.run_requested = True
         runner.wake()
@@ -176,7 +201,11 @@ class Scheduler:
 
         Use it as ``await nursery.start(scheduler.run)`` (it reports started
         once every loop is a child) or call it directly. Cancellation from
-        outside cancels every run at once and propagates.
+        outside cancels every run at once and propagates. However it ends,
+        the stop is logged, hooks hear ``on_shutdown`` and the report is kept
+        as `shutdown_report`. A `SystemExit` or `KeyboardInterrupt` raised
+        in a run leaves as itself, not inside an exception group, so
+        ``sys.exit(3)`` in a job still exits with status 3.
 
         Raises:
             SchedulerStateError: `run` was already called (a `RuntimeError`).
@@ -185,34 +214,60 @@ class Scheduler:
             msg = "Scheduler.run() may be called only once"
             raise SchedulerStateError(msg)
         self._started = True
-        async with trio.open_nursery() as nursery:
-            if not self.stopping:
-                self._nursery = nursery
-                for runner in self._runners.values():
-                    self._spawn(runner)
-                LOGGER.info("scheduler started with %d loop(s)", len(self._runners))
-            task_status.started()
-            await self._stop_event.wait()
-            # stop() sets this itself once the nursery exists; this line
-            # covers a stop() that came before run().
-            nursery.cancel_scope.deadline = self._deadline
-        self._nursery = None
-        report = ShutdownReport(
-            timed_out=bool(self._cut), cancelled=tuple(sorted(self._cut))
-        )
+        life = self._life
+        unwrapped: BaseException | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                if not life.stopping:
+                    life.nursery = nursery
+                    for runner in self._runners.values():
+                        self._spawn(runner)
+                    LOGGER.info("scheduler started with %d loop(s)", len(self._runners))
+                task_status.started()
+                await self._stop_event.wait()
+                # stop() sets this itself once the nursery exists; this line
+                # covers a stop() that came before run().
+                nursery.cancel_scope.deadline = life.deadline
+        except BaseExceptionGroup as group:
+            unwrapped = _unwrap(group)
+            if unwrapped is None:
+                raise
+        finally:
+            self._ended()
+        if unwrapped is not None:
+            # Raised outside the handler, so its traceback does not show the
+            # group as the exception it happened "during".
+            raise unwrapped
+        assert self.shutdown_report is not None  # noqa: S101 - set by _ended
+        return self.shutdown_report
+
+    def _ended(self) -> None:
+        """Make, log, emit and keep the report, on every way out of `run`."""
+        life = self._life
+        life.nursery = None
+        now = trio.current_time()
+        if not life.stopping:  # cancelled from outside, or a run raised
+            life.stopping = True
+            life.deadline = now
+            life.cut.update(n for n, r in self._runners.items() if r.in_flight)
+        cut = tuple(sorted(life.cut))
+        report = ShutdownReport(timed_out=bool(cut), cancelled=cut)
+        self.shutdown_report = report
+        self._stop_event.set()
         stopped_at = self._stop_called_at
-        duration = 0.0 if stopped_at is None else trio.current_time() - stopped_at
+        duration = 0.0 if stopped_at is None else now - stopped_at
+        how = "stopped" if stopped_at is not None else "cancelled"
         if report.timed_out:
             LOGGER.warning(
-                "scheduler stopped in %.3f s; the grace deadline cancelled: %s",
+                "scheduler %s in %.3f s; cut at the grace deadline: %s",
+                how,
                 duration,
-                ", ".join(report.cancelled),
+                brief(", ".join(report.cancelled)),
                 extra={"tickwork_cancelled": report.cancelled},
             )
         else:
-            LOGGER.info("scheduler stopped in %.3f s", duration)
-        self.hooks.emit("on_shutdown", report=report, duration=duration)
-        return report
+            LOGGER.info("scheduler %s in %.3f s", how, duration)
+        life.hooks.emit("on_shutdown", report=report, duration=duration)
 
     def stop(self, *, grace: float | None = None) -> None:
         """Begin a graceful shutdown; idempotent, and never blocks.
@@ -227,22 +282,21 @@ class Scheduler:
                 scheduler's ``grace``. Finite and >= 0.
         """
         seconds = self._grace if grace is None else check_non_negative("grace", grace)
-        now = trio.current_time()
-        self._deadline = min(self._deadline, now + seconds)
-        if self._nursery is not None:
-            self._nursery.cancel_scope.deadline = self._deadline
-        if self.stopping:
+        life = self._life
+        if self.shutdown_report is not None:
             return
-        self.stopping = True
+        now = trio.current_time()
+        life.deadline = min(life.deadline, now + seconds)
+        if life.nursery is not None:
+            life.nursery.cancel_scope.deadline = life.deadline
+        if life.stopping:
+            return
+        life.stopping = True
         self._stop_called_at = now
         LOGGER.info("scheduler stopping, grace %.3f s", seconds)
         for runner in self._runners.values():
             runner.wake()
         self._stop_event.set()
-
-    def record_cut(self, name: str) -> None:
-        """Called by a loop whose run shutdown cancelled."""
-        self._cut.append(name)
 
     # --- internals ------------------------------------------------------------
 
@@ -255,17 +309,57 @@ class Scheduler:
         return SplitMix64.from_key(f"{self._seed}:{name}")
 
     def _spawn(self, runner: LoopRunner) -> None:
-        assert self._nursery is not None  # noqa: S101 - callers check
-        self._nursery.start_soon(
-            runner.run, self, name=f"tickwork loop {runner.loop.name!r}"
+        assert self._life.nursery is not None  # noqa: S101 - callers check
+        self._life.nursery.start_soon(
+            runner.run, self._life, name=f"tickwork loop {brief(runner.loop.name)}"
         )
 
 
 def _check_loop(loop: object) -> Loop:
     if not isinstance(loop, Loop):
-        msg = f"'loop' must be a tickwork.Loop (got {loop!r})"
+        msg = f"'loop' must be a tickwork.Loop (got {brief(loop)})"
         raise WrongTypeError(msg)
     return loop
+
+
+def _check_loops(loops: object) -> Iterable[Loop]:
+    if isinstance(loops, (Loop, str, bytes)) or not isinstance(loops, Iterable):
+        msg = f"'loops' must be an iterable of tickwork.Loop (got {brief(loops)})"
+        raise WrongTypeError(msg)
+    return loops
+
+
+def _unknown(name: object) -> NoReturn:
+    msg = f"no loop named {brief(name)} in this scheduler"
+    raise UnknownLoopError(msg)
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """What the loops' nursery delivered, unwrapped where it is one; else None.
+
+    Only `BaseException`s that are not `Exception`s leave a run (an
+    `Exception` is logged and counted). Of those, `KeyboardInterrupt` and
+    `SystemExit` leave as themselves, so Ctrl-C and ``sys.exit`` in a job
+    keep their meaning; so does any single exception. Cancellations are
+    Trio's business and stay in the group.
+    """
+    leaves = list(_leaves(group))
+    for kind in (KeyboardInterrupt, SystemExit):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    others = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+    if len(others) == 1:  # the rest: siblings the nursery cancelled because of it
+        return others[0]
+    return None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 @asynccontextmanager
@@ -281,6 +375,8 @@ async def open_scheduler(
     Leaving the block normally stops the scheduler gracefully (with its
     *grace*) and waits for it; an exception leaving the block cancels every
     run at once and propagates unchanged (not wrapped in an exception group).
+    Either way the `ShutdownReport` is kept as the scheduler's
+    `Scheduler.shutdown_report`.
 
     Example:
         Loops can also be added while the block runs:
@@ -299,14 +395,22 @@ async def open_scheduler(
     """
     scheduler = Scheduler(loops, grace=grace, seed=seed, hooks=hooks)
     body_error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        await nursery.start(scheduler.run)
-        try:
-            yield scheduler
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, unwrapped
-            body_error = exc
-            nursery.cancel_scope.cancel()
-        else:
-            scheduler.stop()
+    unwrapped: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            try:
+                yield scheduler
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, unwrapped
+                body_error = exc
+                nursery.cancel_scope.cancel()
+            else:
+                scheduler.stop()
+    except BaseExceptionGroup as group:
+        unwrapped = _unwrap(group)
+        if unwrapped is None:
+            raise
+    if unwrapped is not None:
+        raise unwrapped
     if body_error is not None:
         raise body_error

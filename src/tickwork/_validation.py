@@ -9,10 +9,14 @@ clamped. The ``attrs_*`` wrappers adapt them to attrs' validator signature.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._text import brief
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,18 +25,26 @@ if TYPE_CHECKING:
 
 
 def check_number(name: str, value: object) -> float:
-    """Return *value* as a float if it is a real number (bools are not)."""
+    """Return *value* as a float if it is a real number (bools are not).
+
+    An int too large for a float (``2**2000``) becomes an infinity of its
+    sign, so the finite checks refuse it by name instead of letting an
+    `OverflowError` escape.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{name!r} must be a real number (got {value!r})"
+        msg = f"{name!r} must be a real number (got {brief(value)})"
         raise WrongTypeError(msg)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def check_positive(name: str, value: object) -> float:
     """Require a finite number > 0."""
     number = check_number(name, value)
     if not (math.isfinite(number) and number > 0):
-        msg = f"{name!r} must be finite and > 0 (got {value!r})"
+        msg = f"{name!r} must be finite and > 0 (got {brief(value)})"
         raise InvalidConfigError(msg)
     return number
 
@@ -41,7 +53,7 @@ def check_non_negative(name: str, value: object) -> float:
     """Require a finite number >= 0."""
     number = check_number(name, value)
     if not (math.isfinite(number) and number >= 0):
-        msg = f"{name!r} must be finite and >= 0 (got {value!r})"
+        msg = f"{name!r} must be finite and >= 0 (got {brief(value)})"
         raise InvalidConfigError(msg)
     return number
 
@@ -49,12 +61,21 @@ def check_non_negative(name: str, value: object) -> float:
 def check_positive_int(name: str, value: object) -> int:
     """Require an int >= 1 (bools are not ints here)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name!r} must be an int (got {value!r})"
+        msg = f"{name!r} must be an int (got {brief(value)})"
         raise WrongTypeError(msg)
     if value < 1:
-        msg = f"{name!r} must be >= 1 (got {value!r})"
+        msg = f"{name!r} must be >= 1 (got {brief(value)})"
         raise InvalidConfigError(msg)
     return value
+
+
+def check_at_least(name: str, value: object, minimum: float) -> float:
+    """Require a finite number >= *minimum*."""
+    number = check_number(name, value)
+    if not (math.isfinite(number) and number >= minimum):
+        msg = f"{name!r} must be finite and >= {minimum:g} (got {brief(value)})"
+        raise InvalidConfigError(msg)
+    return number
 
 
 def check_optional_positive(name: str, value: object) -> float | None:
@@ -66,9 +87,99 @@ def check_fraction(name: str, value: object) -> float:
     """Require a number in [0, 1): a jitter as a fraction of its base."""
     number = check_number(name, value)
     if not 0 <= number < 1:
-        msg = f"{name!r} must be in [0, 1) (got {value!r})"
+        msg = f"{name!r} must be in [0, 1) (got {brief(value)})"
         raise InvalidConfigError(msg)
     return number
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Require a bool (not merely something truthy)."""
+    if not isinstance(value, bool):
+        msg = f"{name!r} must be a bool (got {brief(value)})"
+        raise WrongTypeError(msg)
+    return value
+
+
+def check_seed(name: str, value: object) -> int | None:
+    """Require None or an int (bools are not ints here)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        msg = f"{name!r} must be None or an int (got {brief(value)})"
+        raise WrongTypeError(msg)
+    return value
+
+
+def check_name(name: str, value: object) -> str:
+    """Require a name fit for logs and stores.
+
+    A non-empty str without surrounding white space and without control
+    characters (a newline in a name would forge log lines).
+    """
+    if not isinstance(value, str):
+        msg = f"{name!r} must be a str (got {brief(value)})"
+        raise WrongTypeError(msg)
+    if not value or value != value.strip():
+        msg = (
+            f"{name!r} must be a non-empty str without surrounding white space "
+            f"(got {brief(value)})"
+        )
+        raise InvalidConfigError(msg)
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        msg = f"{name!r} must not contain control characters (got {brief(value)})"
+        raise InvalidConfigError(msg)
+    return value
+
+
+def is_recognisably_sync(value: object) -> bool:
+    """True for a callable that surely returns no awaitable when called.
+
+    That is a ``def`` function or method (not ``async def``, not a lambda,
+    which may well return a coroutine), a builtin, a class, or an object
+    whose ``__call__`` is one of those; `functools.partial` and
+    ``__wrapped__`` chains are looked through, so a decorated ``async def``
+    passes. Anything it cannot tell about passes too.
+    """
+    target: object = value
+    while isinstance(target, functools.partial):
+        target = target.func
+    if callable(target):
+        target = inspect.unwrap(target)
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return inspect.isasyncgenfunction(target)
+    if inspect.isclass(target) or inspect.isbuiltin(target):
+        return True
+    if inspect.isfunction(target) or inspect.ismethod(target):
+        return getattr(target, "__name__", "") != "<lambda>"
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - the method itself
+    return inspect.isfunction(call) and is_recognisably_sync(call)
+
+
+def is_recognisably_async(value: object) -> bool:
+    """True for an ``async def`` function (or object whose ``__call__`` is one)."""
+    target: object = value
+    while isinstance(target, functools.partial):
+        target = target.func
+    if callable(target):
+        target = inspect.unwrap(target)
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return True
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - the method itself
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+
+
+def check_async_callable(name: str, value: object, what: str) -> None:
+    """Require an async callable; refuse one that is recognisably sync.
+
+    *what* describes the expected signature, e.g. "taking no arguments".
+    """
+    if not callable(value):
+        msg = f"{name!r} must be an async callable {what} (got {brief(value)})"
+        raise WrongTypeError(msg)
+    if is_recognisably_sync(value):
+        msg = (
+            f"{name!r} must be an async callable {what}, such as an 'async def' "
+            f"function (got the synchronous {brief(value)})"
+        )
+        raise WrongTypeError(msg)
 
 
 def _attrs(

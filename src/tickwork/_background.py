@@ -1,0 +1,93 @@
+"""Work that a loop's run hands off to outlive the run, in the scheduler's nursery.
+
+A run of a loop ends before its next tick, but some of what it starts may
+take longer: the trigger sweeper claims due windows in one run and dispatches
+them in the background, so that a slow dispatch never delays the next sweep.
+Such tasks must still be children of the scheduler (structured concurrency:
+shutdown waits for them up to its grace deadline, then cancels them, and the
+`ShutdownReport` names their loop), and `Scheduler.remove` of their loop
+cancels them. A loop whose ``fn`` is a `HandsOff` is given its loop's
+`Background` at every run; other loops pay nothing for this.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from tickwork._errors import SchedulerStateError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from tickwork._life import Life
+
+
+@final
+class HandsOff:
+    """A loop body that may hand work off to its loop's `Background`.
+
+    Called by a `Scheduler`'s loop, it gets the loop's background; called
+    any other way (``await fn()``), it gets None and must do the work itself.
+    """
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[Background | None], Awaitable[object]]) -> None:
+        """Wrap *fn*, which takes the background or None."""
+        self._fn = fn
+
+    async def __call__(self) -> object:
+        """One run without a background."""
+        return await self._fn(None)
+
+    async def run(self, background: Background) -> object:
+        """One run of a scheduler's loop, with its background."""
+        return await self._fn(background)
+
+
+@final
+class Background:
+    """The background tasks of one loop."""
+
+    __slots__ = ("_life", "_name", "_scopes")
+
+    def __init__(self, name: str, life: Life) -> None:
+        """Tasks of loop *name*, in the nursery of the scheduler that *life* is."""
+        self._name = name
+        self._life = life
+        self._scopes: set[trio.CancelScope] = set()
+
+    @property
+    def active(self) -> int:
+        """How many background tasks of this loop are running."""
+        return len(self._scopes)
+
+    def start_soon(self, fn: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run ``await fn()`` as a child of the scheduler's nursery.
+
+        Raises:
+            SchedulerStateError: the scheduler is not running any more.
+        """
+        nursery = self._life.nursery
+        if nursery is None:
+            msg = f"loop {self._name!r} cannot start {name!r}: the scheduler ended"
+            raise SchedulerStateError(msg)
+        nursery.start_soon(self._task, fn, name=name)
+
+    async def _task(self, fn: Callable[[], Awaitable[object]]) -> None:
+        scope = trio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await fn()
+        finally:
+            self._scopes.discard(scope)
+            if self._life.past_grace():
+                self._life.cut.add(self._name)
+
+    def cancel(self) -> None:
+        """Cancel every background task of this loop (its loop was removed)."""
+        for scope in self._scopes:
+            scope.cancel()
