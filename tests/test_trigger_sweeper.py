@@ -268,40 +268,14 @@ async def test_claim_failure_is_an_error_without_dispatch() -> None:
     assert all(error is store.claim_error for _, error in report.errors)
 
 
-class OnlyProtocol:
-    """A store with the protocol's claim but no claim_many; can fail one claim."""
-
-    def __init__(self, inner: MemoryTriggerStore, fail: str | None = None) -> None:
-        """Wrap *inner*; claiming the row with id *fail* raises."""
-        self.inner = inner
-        self.fail = fail
-        self.claims = 0
-
-    async def enabled(self) -> Sequence[TriggerRow]:
-        """As the inner store."""
-        return await self.inner.enabled()
-
-    async def claim(self, trigger_id: str, seen: str | None, fired_at: str) -> bool:
-        """Count, fail if told to, then claim."""
-        self.claims += 1
-        if trigger_id == self.fail:
-            msg = "claim broke"
-            raise OSError(msg)
-        return await self.inner.claim(trigger_id, seen, fired_at)
-
-
-async def test_stores_without_claim_many_are_claimed_row_by_row() -> None:
-    """With only claim(), each due row is claimed alone; one failure stays alone."""
-    inner = MemoryTriggerStore([row("a"), row("b"), row("c", last=ago(1))])
-    store = OnlyProtocol(inner, fail="a")
-    dispatch = Recorder()
-    sweeper = TriggerSweeper(store, dispatch, clock=Wall())  # type: ignore[arg-type]
-    report = await sweeper.sweep()
-    assert store.claims == 2
-    assert report.fired == ("b",)
-    assert report.not_due == ("c",)
-    assert [name for name, _ in report.errors] == ["a"]
-    assert dispatch.names == ["b"]
+@pytest.mark.parametrize("store", [None, "triggers.db", object()])
+def test_what_is_no_store_is_refused_at_construction(store: object) -> None:
+    """None, a path or an object without enabled/claim_many is no store."""
+    with pytest.raises(
+        WrongTypeError, match="'store' must be a TriggerStore"
+    ) as caught:
+        TriggerSweeper(store, Recorder())  # type: ignore[arg-type]
+    assert "claim_many" in str(caught.value)
 
 
 async def test_a_window_claimed_by_another_sweeper_is_lost_not_dispatched() -> None:

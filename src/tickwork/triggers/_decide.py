@@ -1,4 +1,4 @@
-"""Which rows of a sweep are due: the per-row rules of the SPEC, made cheap.
+"""Which rows of a sweep are due: the per-row rules, made cheap.
 
 Pure: no trio, no clock; "now" is an argument in microseconds since the
 epoch, so every comparison is exact integer arithmetic. A sweep reads every
@@ -6,6 +6,12 @@ enabled row, so the common row (valid interval, timestamp in the sweeper's own
 form, not due) costs two dict lookups and a comparison: parsed intervals and
 timestamps are remembered between sweeps (timestamps only while some row
 still carries them, so the memory stays one entry per distinct text).
+
+Rows come from a store unchecked. A row whose fields are not what the sweep
+needs (an id that is not non-empty text, a name or a timestamp that is not
+text: a store hands back undecodable text as bytes and a NULL as None) is
+invalid: reported, skipped alone, never claimed. Only rows about to be due
+are checked this way; a broken interval or timestamp fails its own parse.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from tickwork._text import brief, cut
 from tickwork.triggers._model import interval_seconds, timestamp_micros
 
 if TYPE_CHECKING:
@@ -65,7 +72,7 @@ class Decider:
     def decide(self, rows: Sequence[TriggerRow], now_us: int) -> Decisions:  # noqa: C901 - one inlined hot loop
         """Sort *rows* into due, not due and invalid, as of *now_us*."""
         out = Decisions()
-        due, not_due = out.due, out.not_due
+        not_due = out.not_due
         intervals, stamps, warned = self._intervals, self._stamps, self._warned
         seen: dict[str, int] = {}
         for row in rows:
@@ -78,13 +85,17 @@ class Decider:
                     continue
                 last = row.last_fired_at
                 if last is None:
-                    due.append(row)
+                    self._due(row, out)
                     continue
                 last_us = stamps.get(last)
                 if last_us is None:
+                    stored: object = last  # a store may hand back bytes
+                    if not isinstance(stored, str):
+                        self._invalid(row, out, _broken("last_fired_at", stored))
+                        continue
                     last_us = self._timestamp(row)
                     if last_us is None:
-                        due.append(row)
+                        self._due(row, out)
                         continue
                 seen[last] = last_us
                 elapsed = now_us - last_us
@@ -92,7 +103,7 @@ class Decider:
                     self._warn_once(
                         row,
                         last,
-                        "trigger %r: last_fired_at %r is more than one interval in "
+                        "trigger %s: last_fired_at %s is more than one interval in "
                         "the future; not firing it until then (check the clocks)",
                     )
                 elif warned:
@@ -102,24 +113,36 @@ class Decider:
                     continue
                 if elapsed > self._catch_up * interval_us:
                     out.catch_up[row.name] = elapsed / interval_us
-                due.append(row)
+                self._due(row, out)
             except Exception as exc:  # noqa: BLE001 - a broken row never ends a sweep
-                self._invalid(row, out, f"the row could not be read: {exc!r}")
+                self._invalid(row, out, f"the row could not be read: {brief(exc)}")
         self._stamps = seen
         return out
+
+    def _due(self, row: TriggerRow, out: Decisions) -> None:
+        """Append a due row to ``out.due``, unless it is broken."""
+        ident: object = row.id  # as the store gave it: maybe None or bytes
+        name: object = row.name
+        if not (isinstance(ident, str) and ident):
+            self._invalid(row, out, _broken("id", ident))
+        elif not isinstance(name, str):
+            self._invalid(row, out, _broken("name", name))
+        else:
+            out.due.append(row)
 
     def _interval(self, row: TriggerRow, out: Decisions) -> int | None:
         """Parse an interval not seen yet: its microseconds, or None if invalid."""
         try:
             seconds = interval_seconds(row.interval)
         except (ValueError, TypeError) as exc:
-            self._invalid(row, out, f"interval {row.interval!r} does not parse: {exc}")
+            reason = f"interval {brief(row.interval)} does not parse: {cut(str(exc))}"
+            self._invalid(row, out, reason)
             return None
         if seconds < self._min:
             self._invalid(
                 row,
                 out,
-                f"interval {row.interval!r} is below min_interval {self._min:g} s",
+                f"interval {brief(row.interval)} is below min_interval {self._min:g} s",
             )
             return None
         if len(self._intervals) >= _MAX_INTERVALS:
@@ -135,27 +158,37 @@ class Decider:
             self._warn_once(
                 row,
                 row.last_fired_at,
-                "trigger %r: last_fired_at %r is not an RFC 3339 timestamp; "
+                "trigger %s: last_fired_at %s is not an RFC 3339 timestamp; "
                 "treating it as due",
             )
             return None
 
     def _invalid(self, row: TriggerRow, out: Decisions, reason: str) -> None:
-        out.invalid.append(row.name)
-        self._warn_once(row, repr(row.interval), "trigger %r is invalid: %s", reason)
+        name: object = row.name  # a broken row may have no text name
+        out.invalid.append(name if isinstance(name, str) else brief(name))
+        self._warn_once(row, reason, "trigger %s is invalid: %s", cut(reason, 600))
         self._hooks.emit("on_trigger_invalid", trigger=row, reason=reason)
 
     def _warn_once(
         self, row: TriggerRow, text: object, message: str, *args: object
     ) -> None:
-        """WARNING about *row*, once per wrong *text*; DEBUG afterwards."""
-        key = repr(text)
+        """WARNING about *row*, once per wrong *text*; DEBUG afterwards.
+
+        Values in the line are cut to 200 characters; the memory of what was
+        warned about keeps a digest-sized key, not a huge value.
+        """
+        key = brief(text)
         first = self._warned.get(row.id) != key
         self._warned[row.id] = key
         LOGGER.log(
             logging.WARNING if first else logging.DEBUG,
             message,
-            row.name,
-            *(args or (text,)),
-            extra={"tickwork_trigger": row.name},
+            brief(row.name),
+            *(args or (brief(text),)),
+            extra={"tickwork_trigger": brief(row.name)},
         )
+
+
+def _broken(field: str, value: object) -> str:
+    """The reason a row with a broken *field* is invalid."""
+    return f"its {field} {brief(value)} is not usable text"

@@ -1,15 +1,27 @@
 """TriggerSweeper: fire each due trigger once per window, claim first.
 
-One sweep lists the enabled rows, decides for each (invalid, not due, due,
-very overdue), claims every due row by a compare-and-set of its
-``last_fired_at`` and only then dispatches the rows it won, at most
-``max_concurrent`` at a time. Because the claim is stored before dispatch, a
-dispatch that fails or a process that dies cannot make a row fire again
-before its next window: delivery is at most once per window.
+One sweep lists the enabled rows, reads the clock, decides for each
+(invalid, not due, due, very overdue), claims every due row by a
+compare-and-set of its ``last_fired_at`` and only then dispatches the rows it
+won, at most ``max_concurrent`` at a time, each bounded by
+``dispatch_timeout``. Because the claim is stored before dispatch, a dispatch
+that fails or a process that dies cannot make a row fire again before its
+next window: delivery is at most once per window.
+
+The clock is read after the listing: a listing that waited on the store (a
+pool waiting for a server that is coming back) would otherwise store a
+window that is already over when the claim commits, and the next sweep would
+fire the trigger again.
+
+As a `Scheduler` loop (`TriggerSweeper.loop`), a sweep hands its dispatches
+to the loop's background and returns, so a slow or hung dispatch never delays
+the next sweep; a trigger whose dispatch is still running is not claimed
+again until it ends.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import TYPE_CHECKING, Final, final
@@ -17,10 +29,19 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 import trio
 
-from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._background import Background, HandsOff
+from tickwork._errors import WrongTypeError
 from tickwork._hooks import Hooks
 from tickwork._loop import Loop
-from tickwork._validation import check_number, check_positive, check_positive_int
+from tickwork._text import brief
+from tickwork._validation import (
+    check_async_callable,
+    check_at_least,
+    check_optional_positive,
+    check_positive,
+    check_positive_int,
+    is_recognisably_async,
+)
 from tickwork.triggers._decide import Decider
 from tickwork.triggers._model import datetime_micros, format_timestamp, utc_now
 
@@ -58,7 +79,16 @@ class SweepReport:
     """Due, but another sweeper claimed the window first; not dispatched."""
     errors: tuple[tuple[str, Exception], ...] = ()
     """``(name, exception)``: the claim raised (not dispatched) or the dispatch
-    raised (claimed: the trigger waits for its next window)."""
+    raised or was cut by ``dispatch_timeout`` (a `TimeoutError`; claimed: the
+    trigger waits for its next window)."""
+    busy: tuple[str, ...] = ()
+    """Due, but the trigger's previous dispatch is still running: not claimed
+    (never two dispatches of one trigger at once in this process); it fires
+    once that dispatch has ended, if still due."""
+    dispatching: tuple[str, ...] = ()
+    """Claimed and handed to the loop's background (a sweep run by
+    `TriggerSweeper.loop` in a `Scheduler`): their outcome is logged and goes
+    to the hooks as they end."""
     listing_error: Exception | None = None
     """Set when the store could not list the rows: nothing was decided and the
     next sweep tries again."""
@@ -78,19 +108,23 @@ class TriggerSweeper:
       containing "catch-up": it fires once, never a burst of missed windows;
     - ``last_fired_at`` more than one interval in the future (a clock set
       wrong somewhere) → ``not_due``, with a WARNING, since firing would fire
-      the window again for every replica that believes it.
+      the window again for every replica that believes it;
+    - a broken row (a field that is not text, a NULL id) → ``invalid``; a
+      bad row never stops the others.
 
-    A due row is claimed first (its ``last_fired_at`` set to now, compared and
-    set against what this sweep read), then dispatched with the row as read.
-    A lost claim is not dispatched; a claim or dispatch that raises lands in
-    ``errors`` and the other rows go on. A listing failure is logged and ends
-    the sweep; the next tick tries again. A crash between claim and dispatch
-    loses that window's fire: delivery is at most once per window.
+    A due row is claimed first (its ``last_fired_at`` set to the time read
+    after listing, compared and set against what this sweep read), then
+    dispatched with the row as read. A lost claim is not dispatched; a claim
+    or dispatch that raises, or a dispatch cut by *dispatch_timeout*, lands
+    in ``errors`` and the other rows go on. A listing failure is logged and
+    ends the sweep; the next tick tries again. A crash between claim and
+    dispatch loses that window's fire: delivery is at most once per window.
 
     Args:
         store: the `TriggerStore` to sweep.
-        dispatch: async callable taking the `TriggerRow` as read. Keep it
-            short (hand the work off): the next sweep waits for this one.
+        dispatch: async callable taking the `TriggerRow` as read. `sweep`
+            waits for the dispatches it starts; a sweep run by `loop` does
+            not, so the next sweep is never delayed by a slow dispatch.
         tick_interval: seconds between sweeps of `loop`; > 0. Values above
             300 are clamped to 300 with a WARNING, so a typo cannot idle every
             schedule.
@@ -99,7 +133,9 @@ class TriggerSweeper:
             catch-up; >= 1.
         clock: returns the current time as an aware `datetime`.
         max_concurrent: dispatches in flight at once; an int >= 1.
-        hooks: objects with ``on_trigger_fired(*, trigger)``,
+        dispatch_timeout: None, or seconds after which a dispatch is
+            cancelled and reported in ``errors`` as a `TimeoutError`.
+        hooks: an iterable of objects with ``on_trigger_fired(*, trigger)``,
             ``on_trigger_lost_claim(*, trigger)`` or
             ``on_trigger_invalid(*, trigger, reason)`` (see tickwork's hooks).
 
@@ -125,17 +161,19 @@ class TriggerSweeper:
         catch_up_factor: float = 2.0,
         clock: Callable[[], datetime] = utc_now,
         max_concurrent: int = 25,
+        dispatch_timeout: float | None = None,
         hooks: Iterable[object] = (),
     ) -> None:
         """Check the configuration; see the class docstring."""
-        callables: tuple[tuple[str, object], ...] = (
-            ("dispatch", dispatch),
-            ("clock", clock),
-        )
-        for name, value in callables:
-            if not callable(value):
-                msg = f"{name!r} must be callable (got {value!r})"
-                raise WrongTypeError(msg)
+        _check_store(store)
+        check_async_callable("dispatch", dispatch, "taking the TriggerRow")
+        given: object = clock  # callers without type checking pass anything
+        if not callable(given) or is_recognisably_async(given):
+            msg = (
+                "'clock' must be a synchronous callable returning an aware "
+                f"datetime (got {brief(clock)})"
+            )
+            raise WrongTypeError(msg)
         requested = check_positive("tick_interval", tick_interval)
         self.tick_interval: float = min(requested, MAX_TICK_INTERVAL)
         if requested > MAX_TICK_INTERVAL:
@@ -147,66 +185,104 @@ class TriggerSweeper:
                 extra={"tickwork_requested": tick_interval},
             )
         self.min_interval: float = check_positive("min_interval", min_interval)
-        self.catch_up_factor: float = check_number("catch_up_factor", catch_up_factor)
-        if not (math.isfinite(catch_up_factor) and catch_up_factor >= 1):
-            msg = f"'catch_up_factor' must be finite and >= 1 (got {catch_up_factor!r})"
-            raise InvalidConfigError(msg)
+        self.catch_up_factor: float = check_at_least(
+            "catch_up_factor", catch_up_factor, 1
+        )
         self.max_concurrent: int = check_positive_int("max_concurrent", max_concurrent)
+        self.dispatch_timeout: float | None = check_optional_positive(
+            "dispatch_timeout", dispatch_timeout
+        )
         self.store = store
         self.dispatch = dispatch
         self.clock = clock
         self._hooks = Hooks(hooks)
         self._decider = Decider(self.min_interval, self.catch_up_factor, self._hooks)
+        self._limiter: trio.CapacityLimiter | None = None  # made in Trio
+        self._in_flight: set[str] = set()  # ids whose dispatch is running
 
     def loop(self, name: str = "triggers") -> Loop:
         """A `Loop` that sweeps every ``tick_interval``, and at start.
 
-        Sweeping at start means a restart never idles a whole tick.
+        Sweeping at start means a restart never idles a whole tick. In a
+        `Scheduler`, each sweep hands its dispatches to the loop's background
+        (children of the scheduler's nursery, waited for up to the shutdown
+        grace and named in the `ShutdownReport` if cut) and returns, so a
+        slow dispatch never delays the next sweep.
         """
-        return Loop(name=name, fn=self.sweep, interval=self.tick_interval)
+        return Loop(name=name, fn=HandsOff(self._sweep), interval=self.tick_interval)
 
     async def sweep(self) -> SweepReport:
-        """Decide every enabled row, claim the due ones, dispatch those won."""
-        now = self.clock()
-        fired_at = format_timestamp(now)
+        """Decide every enabled row, claim the due ones, dispatch those won.
+
+        Returns once every dispatch it started has ended (each bounded by
+        ``dispatch_timeout``).
+        """
+        return await self._sweep(None)
+
+    async def _sweep(self, background: Background | None) -> SweepReport:
         try:
             rows = await self.store.enabled()
         except Exception as exc:
             LOGGER.exception("could not list the triggers; the next tick tries again")
             return SweepReport(listing_error=exc)
+        # Read after listing, which may have waited on the store: see above.
+        now = self.clock()
+        fired_at = format_timestamp(now)
         decisions = self._decider.decide(rows, datetime_micros(now))
-        due = decisions.due
-        # name -> _FIRED, _LOST or the exception, for the due rows only.
+        in_flight = self._in_flight
+        due = [row for row in decisions.due if row.id not in in_flight]
+        busy = tuple(row.name for row in decisions.due if row.id in in_flight)
+        # name -> _FIRED, _LOST, _HANDED_OFF or the exception, for due rows.
         outcome: dict[str, str | Exception] = {}
         won = await self._claim(due, fired_at, outcome)
         for row in won:
             if (overdue := decisions.catch_up.get(row.name)) is not None:
                 LOGGER.warning(
-                    "trigger %r: catch-up, %.1f intervals overdue; firing it once",
-                    row.name,
+                    "trigger %s: catch-up, %.1f intervals overdue; firing it once",
+                    brief(row.name),
                     overdue,
                     extra={"tickwork_trigger": row.name},
                 )
         if won:
-            await self._dispatch_all(won, outcome)
+            if self._limiter is None:
+                self._limiter = trio.CapacityLimiter(self.max_concurrent)
+            in_flight.update(row.id for row in won)
+            if background is None:
+                async with trio.open_nursery() as nursery:
+                    for row in won:
+                        nursery.start_soon(self._dispatch, row, outcome)
+            else:
+                for row in won:
+                    outcome[row.name] = _HANDED_OFF
+                    background.start_soon(
+                        functools.partial(self._dispatch, row, None),
+                        name=f"tickwork dispatch {brief(row.name)}",
+                    )
         report = SweepReport(
-            fired=tuple(row.name for row in due if outcome[row.name] is _FIRED),
+            fired=_named(due, outcome, _FIRED),
             not_due=tuple(decisions.not_due),
             invalid=tuple(decisions.invalid),
-            lost_claim=tuple(row.name for row in due if outcome[row.name] is _LOST),
+            lost_claim=_named(due, outcome, _LOST),
             errors=tuple(
                 (row.name, error)
                 for row in due
                 if isinstance(error := outcome[row.name], Exception)
             ),
+            busy=busy,
+            dispatching=_named(due, outcome, _HANDED_OFF),
         )
         LOGGER.log(
-            logging.INFO if report.fired or report.errors else logging.DEBUG,
-            "swept %d trigger(s): %d fired, %d not due, %d invalid, "
-            "%d lost to another sweeper, %d error(s)",
+            logging.INFO
+            if report.fired or report.errors or report.dispatching
+            else logging.DEBUG,
+            "swept %d trigger(s): %d fired, %d handed to the background, "
+            "%d not due, %d busy, %d invalid, %d lost to another sweeper, "
+            "%d error(s)",
             len(rows),
             len(report.fired),
+            len(report.dispatching),
             len(report.not_due),
+            len(report.busy),
             len(report.invalid),
             len(report.lost_claim),
             len(report.errors),
@@ -223,23 +299,14 @@ class TriggerSweeper:
 
         Lost claims and claims that raised are recorded in *outcome*.
         """
-        claim_many = getattr(self.store, "claim_many", None)
         won: set[str] = set()
-        if claim_many is None:
-            for row in due:
-                try:
-                    if await self.store.claim(row.id, row.last_fired_at, fired_at):
-                        won.add(row.id)
-                except Exception as exc:  # noqa: BLE001, PERF203 - reported, the sweep goes on
-                    _claim_failed([row], exc, outcome)
-        else:
-            for start in range(0, len(due), CLAIM_BATCH):
-                batch = due[start : start + CLAIM_BATCH]
-                pairs = [(row.id, row.last_fired_at) for row in batch]
-                try:
-                    won.update(await claim_many(pairs, fired_at))
-                except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
-                    _claim_failed(batch, exc, outcome)
+        for start in range(0, len(due), CLAIM_BATCH):
+            batch = due[start : start + CLAIM_BATCH]
+            pairs = [(row.id, row.last_fired_at) for row in batch]
+            try:
+                won.update(await self.store.claim_many(pairs, fired_at))
+            except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
+                _claim_failed(batch, exc, outcome)
         winners = []
         for row in due:
             if row.id in won:
@@ -247,39 +314,71 @@ class TriggerSweeper:
             elif row.name not in outcome:
                 outcome[row.name] = _LOST
                 LOGGER.debug(
-                    "trigger %r: another sweeper claimed this window", row.name
+                    "trigger %s: another sweeper claimed this window", brief(row.name)
                 )
                 self._hooks.emit("on_trigger_lost_claim", trigger=row)
         return winners
 
-    async def _dispatch_all(
-        self, rows: list[TriggerRow], outcome: dict[str, str | Exception]
+    async def _dispatch(
+        self, row: TriggerRow, outcome: dict[str, str | Exception] | None
     ) -> None:
-        """Dispatch *rows*, at most ``max_concurrent`` at once."""
-        todo = iter(rows)
+        """Dispatch one won row under the limiter and the timeout; log the end.
 
-        async def worker() -> None:
-            for row in todo:
-                try:
+        The row's id is in ``_in_flight`` from its claim until this returns.
+        """
+        result: str | Exception = _FIRED
+        try:
+            assert self._limiter is not None  # noqa: S101 - made before any dispatch
+            async with self._limiter:
+                with trio.move_on_after(
+                    math.inf if self.dispatch_timeout is None else self.dispatch_timeout
+                ) as scope:
                     await self.dispatch(row)
-                except Exception as exc:  # noqa: PERF203 - isolated per row (logged)
-                    LOGGER.exception(
-                        "trigger %r: dispatch failed; it waits for its next window",
-                        row.name,
-                        extra={"tickwork_trigger": row.name},
-                    )
-                    outcome[row.name] = exc
-                else:
-                    outcome[row.name] = _FIRED
-                    self._hooks.emit("on_trigger_fired", trigger=row)
-
-        async with trio.open_nursery() as nursery:
-            for _ in range(min(self.max_concurrent, len(rows))):
-                nursery.start_soon(worker)
+            if scope.cancelled_caught:
+                msg = (
+                    f"dispatch of trigger {brief(row.name)} exceeded "
+                    f"dispatch_timeout={self.dispatch_timeout} s"
+                )
+                raise TimeoutError(msg)  # noqa: TRY301 - logged with the others
+        except Exception as exc:
+            LOGGER.exception(
+                "trigger %s: dispatch failed; it waits for its next window",
+                brief(row.name),
+                extra={"tickwork_trigger": row.name},
+            )
+            result = exc
+        else:
+            self._hooks.emit("on_trigger_fired", trigger=row)
+        finally:
+            self._in_flight.discard(row.id)
+        if outcome is not None:
+            outcome[row.name] = result
 
 
 _FIRED: Final = "fired"
 _LOST: Final = "lost_claim"
+_HANDED_OFF: Final = "dispatching"
+
+
+def _named(
+    rows: Sequence[TriggerRow], outcome: dict[str, str | Exception], which: str
+) -> tuple[str, ...]:
+    return tuple(row.name for row in rows if outcome[row.name] is which)
+
+
+def _check_store(store: object) -> None:
+    """Refuse what is no `TriggerStore` (None, a path, a DSN) at once."""
+    missing = [
+        method
+        for method in ("enabled", "claim_many")
+        if not callable(getattr(store, method, None))
+    ]
+    if missing:
+        msg = (
+            "'store' must be a TriggerStore such as SQLiteTriggerStore(path) "
+            f"(got {brief(store)}, which has no {' or '.join(missing)})"
+        )
+        raise WrongTypeError(msg)
 
 
 def _claim_failed(
@@ -289,7 +388,7 @@ def _claim_failed(
     LOGGER.error(
         "could not claim %d trigger(s) (%s); not dispatched",
         len(names),
-        ", ".join(map(repr, names)),
+        brief(", ".join(map(repr, names))),
         exc_info=exc,
         extra={"tickwork_triggers": names},
     )

@@ -1,0 +1,214 @@
+"""The sweeper under faults: a slow store, hung dispatches, broken rows."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+import trio.testing
+
+from tests.trigger_helpers import START, Recorder
+from tickwork import InvalidConfigError, Scheduler, ShutdownReport, WrongTypeError
+from tickwork.triggers import MemoryTriggerStore, TriggerRow, TriggerSweeper
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+
+def row(name: str, interval: str = "15m", last: str | None = None) -> TriggerRow:
+    """An enabled row whose id is its name."""
+    return TriggerRow(name, name, interval, True, last)
+
+
+def trio_wall() -> datetime:
+    """A wall clock that follows Trio's (mock) clock from START."""
+    return START + timedelta(seconds=trio.current_time())
+
+
+class TimedRecorder(Recorder):
+    """A dispatch that records the Trio time of each call, by name."""
+
+    def __init__(self, hang: frozenset[str] = frozenset()) -> None:
+        """Dispatches of the names in *hang* never return."""
+        super().__init__()
+        self.hang = hang
+        self.times: dict[str, list[float]] = {}
+
+    async def __call__(self, row: TriggerRow) -> None:
+        """Record, then hang if told to."""
+        self.times.setdefault(row.name, []).append(trio.current_time())
+        await super().__call__(row)
+        if row.name in self.hang:
+            await trio.sleep_forever()
+
+
+class SlowFirstListing(MemoryTriggerStore):
+    """A store whose first listing waits 5 s (a pool waiting for a server)."""
+
+    listings = 0
+
+    async def enabled(self) -> Sequence[TriggerRow]:
+        """List; the first time only after 5 s."""
+        self.listings += 1
+        if self.listings == 1:
+            await trio.sleep(5)
+        return await super().enabled()
+
+
+async def run_sweeper(sweeper: TriggerSweeper, seconds: float) -> ShutdownReport:
+    """Run the sweeper's loop in a Scheduler for *seconds*, then stop, grace 1."""
+    scheduler = Scheduler([sweeper.loop()])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(seconds)
+        scheduler.stop(grace=1)
+    assert scheduler.shutdown_report is not None
+    return scheduler.shutdown_report
+
+
+async def test_a_slow_listing_does_not_make_a_trigger_fire_twice(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The window is stamped with the time after listing: no second fire at 5.5."""
+    caplog.set_level(logging.WARNING, logger="tickwork")
+    store = SlowFirstListing([row("t", interval="2s")])
+    dispatch = TimedRecorder()
+    sweeper = TriggerSweeper(
+        store, dispatch, tick_interval=0.5, min_interval=1, clock=trio_wall
+    )
+    await run_sweeper(sweeper, 9.9)
+    times = dispatch.times["t"]
+    assert times[0] == 5.0
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) >= 2
+    assert times[1] <= 7.525  # the first sweep once due (every 0.5 s +- 0.025)
+    assert all(gap >= 2.0 for gap in gaps), times
+    assert not [r for r in caplog.records if "check the clocks" in r.getMessage()]
+
+
+async def test_a_hung_dispatch_never_delays_the_other_triggers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """In a Scheduler, a dispatch that never returns stalls no other trigger."""
+    store = MemoryTriggerStore([row("hung", interval="2s"), row("fast", interval="2s")])
+    dispatch = TimedRecorder(hang=frozenset({"hung"}))
+    sweeper = TriggerSweeper(
+        store, dispatch, tick_interval=0.5, min_interval=1, clock=trio_wall
+    )
+    report = await run_sweeper(sweeper, 10.2)
+    fast = dispatch.times["fast"]
+    # Due every 2 s, seen by the next sweep (every 0.5 s, +-0.025 of jitter).
+    assert len(fast) >= 4
+    assert all(2 <= b - a <= 2.525 for a, b in itertools.pairwise(fast)), fast
+    assert fast[-1] > 10.2 - 2.525
+    # Never a second dispatch of a trigger whose dispatch is still running.
+    assert dispatch.times["hung"] == [0.0]
+    # The hung dispatch is a background task of the loop: shutdown names it.
+    assert report == ShutdownReport(timed_out=True, cancelled=("triggers",))
+
+
+async def test_dispatch_timeout_cuts_a_dispatch_into_errors(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dispatch cut by dispatch_timeout is a TimeoutError in errors; others fire."""
+    store = MemoryTriggerStore([row("hung"), row("ok")])
+    dispatch = TimedRecorder(hang=frozenset({"hung"}))
+    sweeper = TriggerSweeper(store, dispatch, dispatch_timeout=3, clock=trio_wall)
+    report = await sweeper.sweep()
+    assert trio.current_time() == 3
+    assert report.fired == ("ok",)
+    [(name, error)] = report.errors
+    assert name == "hung"
+    assert isinstance(error, TimeoutError)
+    assert "dispatch_timeout=3" in str(error)
+    assert any("'hung'" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_trigger_whose_dispatch_runs_is_busy_not_claimed_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A sweep beside a running dispatch of a trigger reports it busy."""
+    store = MemoryTriggerStore([row("slow", interval="1m")])
+    release = trio.Event()
+    started = trio.Event()
+
+    async def slow(_row: TriggerRow) -> None:
+        started.set()
+        await release.wait()
+
+    sweeper = TriggerSweeper(store, slow, clock=trio_wall)
+    reports = []
+
+    async def sweep() -> None:
+        reports.append(await sweeper.sweep())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sweep)
+        await started.wait()
+        await trio.sleep(120)  # two windows later, the first dispatch still runs
+        second = await sweeper.sweep()
+        release.set()
+    assert second.busy == ("slow",)
+    assert second.fired == ()
+    assert reports[0].fired == ("slow",)
+
+
+async def test_broken_rows_are_invalid_alone_and_the_others_fire(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A NULL id, bytes in place of text: each row invalid; the good one fires.
+
+    (A name that is not text is pinned with the SQLite store, which can hold
+    one; this store sorts by name.)
+    """
+    store = MemoryTriggerStore(
+        [
+            TriggerRow(None, "null-id", "1m", True, None),  # type: ignore[arg-type]
+            TriggerRow("b1", "bad-interval", b"\xff1m", True, None),  # type: ignore[arg-type]
+            TriggerRow("b2", "bad-stamp", "1m", True, b"\xff"),  # type: ignore[arg-type]
+            row("good"),
+        ]
+    )
+    dispatch = Recorder()
+    report = await TriggerSweeper(store, dispatch, clock=trio_wall).sweep()
+    assert report.fired == ("good",)
+    assert sorted(report.invalid) == ["bad-interval", "bad-stamp", "null-id"]
+    assert report.lost_claim == ()
+    assert dispatch.names == ["good"]
+
+
+async def test_huge_store_values_are_cut_in_log_lines(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 1 MB last_fired_at logs a WARNING of at most a few hundred characters."""
+    caplog.set_level(logging.DEBUG, logger="tickwork")
+    huge = "9" * 1_000_000
+    store = MemoryTriggerStore(
+        [row("a", last=huge), row("b" * 10_000, interval="x" * 10_000)]
+    )
+    await TriggerSweeper(store, Recorder(), clock=trio_wall).sweep()
+    assert caplog.records
+    assert max(len(r.getMessage()) for r in caplog.records) < 700
+
+
+def test_bad_sweeper_arguments_are_refused() -> None:
+    """A sync dispatch, an async clock, a bad dispatch_timeout: refused by name."""
+
+    def sync_dispatch(_row: TriggerRow) -> None: ...
+
+    async def async_clock() -> datetime:
+        return START  # pragma: no cover - refused before it is called
+
+    store = MemoryTriggerStore()
+    with pytest.raises(WrongTypeError, match="'dispatch' must be an async callable"):
+        TriggerSweeper(store, sync_dispatch)  # type: ignore[arg-type]
+    with pytest.raises(WrongTypeError, match="'clock' must be a synchronous"):
+        TriggerSweeper(store, Recorder(), clock=async_clock)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match="'dispatch_timeout' must be"):
+        TriggerSweeper(store, Recorder(), dispatch_timeout=0)
+    TriggerSweeper(store, Recorder(), clock=lambda: START)  # a lambda clock is fine
