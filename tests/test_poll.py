@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -19,13 +21,16 @@ from tickwork import (
     Backoff,
     Done,
     Failed,
+    InvalidConfigError,
     PollFailed,
     PollResult,
     PollTimeout,
     TickworkError,
+    WrongTypeError,
     poll,
     set_default_max_wait,
 )
+from tickwork._rng import SplitMix64
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -236,13 +241,13 @@ async def test_attempt_cut_by_the_deadline_ends_the_poll(
     assert caught.value.attempts == 2
 
 
-async def test_outside_cancellation_wins_even_over_retry_on_baseexception(
+async def test_outside_cancellation_wins_even_over_retry_on_exception(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Cancellation from outside propagates; retry_on never catches trio.Cancelled."""
+    """Cancellation from outside propagates; the widest retry_on never catches it."""
     upstream = Upstream(hang)
     with trio.move_on_after(7) as scope:
-        await poll(upstream, retry_on=BaseException, max_wait=100)
+        await poll(upstream, retry_on=Exception, max_wait=100)
     assert scope.cancelled_caught
     assert trio.current_time() == 7
     assert upstream.asked_at == [0]
@@ -376,7 +381,307 @@ def test_pending_repr_names_the_public_constant() -> None:
     assert repr(PENDING) == "tickwork.PENDING"
 
 
-def test_failed_requires_an_exception() -> None:
-    """Failed('text') is refused: poll needs an exception to chain."""
-    with pytest.raises(TypeError, match="error"):
-        Failed("text")  # type: ignore[arg-type]
+@pytest.mark.parametrize("error", ["oops", ValueError, None, 3])
+def test_failed_refuses_a_non_exception_naming_field_rule_and_value(
+    error: object,
+) -> None:
+    """Failed(x) with x not an exception instance names 'error', the rule and x."""
+    with pytest.raises(WrongTypeError) as caught:
+        Failed(error)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message == f"'error' must be an exception instance (got {error!r})"
+    assert "Attribute(" not in message
+
+
+def test_failed_accepts_any_exception_instance() -> None:
+    """Failed takes any exception instance, a BaseException-only one too."""
+    assert isinstance(Failed(KeyboardInterrupt()).error, KeyboardInterrupt)
+    assert isinstance(Failed(LookupError("gone")).error, LookupError)
+
+
+# --- arguments refused at the call, before any attempt ----------------------
+
+HUGE = 2**2000
+LONG = "x" * 10_000
+# Messages show at most 200 characters of a value (tickwork._text.brief).
+MESSAGE_LIMIT = 300
+
+# Anything a caller might pass where a number belongs, ints past float range too.
+numbers = (
+    st.floats()
+    | st.integers()
+    | st.integers(min_value=-(2**2048), max_value=2**2048)
+    | st.booleans()
+)
+
+
+class JitterAtMidpoint:
+    """A jitter source of the caller's own: only a uniform(a, b) method."""
+
+    def __init__(self) -> None:
+        """Count the draws."""
+        self.draws = 0
+
+    def uniform(self, a: float, b: float) -> float:
+        """The middle of the range."""
+        self.draws += 1
+        return (a + b) / 2
+
+
+class UniformNotCallable:
+    """Has a uniform attribute that is not a method."""
+
+    uniform = 0.5
+
+
+@pytest.mark.parametrize("rng", [5, "seed", object(), UniformNotCallable()])
+async def test_bad_rng_is_refused_before_any_attempt(
+    autojump_clock: trio.testing.MockClock, rng: object
+) -> None:
+    """An rng without a callable uniform() is a WrongTypeError naming 'rng'."""
+    upstream = Upstream(pending)
+    with pytest.raises(WrongTypeError) as caught:
+        await poll(upstream, rng=rng)  # type: ignore[arg-type]
+    assert str(caught.value).startswith("'rng' must be None or an object with")
+    assert f"(got {rng!r})" in str(caught.value)
+    assert upstream.asked_at == []
+
+
+async def test_rng_may_be_any_object_with_uniform(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A caller's own jitter source, or tickwork's SplitMix64, drives the waits."""
+    source = JitterAtMidpoint()
+    backoff = Backoff(initial=10, factor=1, cap=10, jitter=0.5)
+    upstream = Upstream(pending, pending, done("ok"))
+    assert await poll(upstream, backoff=backoff, rng=source) == "ok"
+    # Each wait is the midpoint of [10 * 0.5, min(10 * 1.5, cap 10)].
+    assert upstream.asked_at == [0, 7.5, 15]
+    assert source.draws == 2
+    assert await poll(Upstream(done("ok")), rng=SplitMix64(1)) == "ok"
+
+
+def synchronous() -> PollResult[str]:
+    """A plain def: calling it returns no awaitable."""
+    raise AssertionError  # pragma: no cover - poll refuses it first
+
+
+@pytest.mark.parametrize(
+    ("fn", "rule"),
+    [
+        (None, "'fn' must be an async callable taking no arguments (got None)"),
+        ("job", "'fn' must be an async callable taking no arguments (got 'job')"),
+        (synchronous, "'fn' must be an async callable taking no arguments, such as"),
+        (print, "'fn' must be an async callable taking no arguments, such as"),
+    ],
+    ids=["none", "str", "def", "builtin"],
+)
+async def test_fn_that_is_not_an_async_callable_is_refused_before_any_attempt(
+    autojump_clock: trio.testing.MockClock, fn: object, rule: str
+) -> None:
+    """A non-callable or recognisably sync fn is a WrongTypeError naming 'fn'."""
+    with pytest.raises(WrongTypeError) as caught:
+        await poll(fn)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(rule)
+    assert trio.current_time() == 0
+
+
+async def test_a_lambda_returning_a_coroutine_is_accepted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A lambda may return a coroutine, so it is not refused as synchronous."""
+    assert await poll(lambda: done("ok")()) == "ok"  # noqa: PLW0108 - the point
+
+
+BASE_EXCEPTION_ONLY: list[type[BaseException]] = [
+    BaseException,
+    KeyboardInterrupt,
+    SystemExit,
+    GeneratorExit,
+    trio.Cancelled,
+]
+if sys.version_info >= (3, 11):
+    BASE_EXCEPTION_ONLY.append(builtins.BaseExceptionGroup)
+
+
+@pytest.mark.parametrize(
+    "kind", BASE_EXCEPTION_ONLY, ids=[kind.__name__ for kind in BASE_EXCEPTION_ONLY]
+)
+@pytest.mark.parametrize("as_tuple", [False, True])
+async def test_retry_on_refuses_base_exception_only_types(
+    autojump_clock: trio.testing.MockClock,
+    kind: type[BaseException],
+    as_tuple: bool,  # noqa: FBT001 - a parametrized flag
+) -> None:
+    """retry_on=KeyboardInterrupt and the like would retry Ctrl-C: refused, named."""
+    retry_on = (ConnectionError, kind) if as_tuple else kind
+    upstream = Upstream(pending)
+    with pytest.raises(InvalidConfigError) as caught:
+        await poll(upstream, retry_on=retry_on)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith(
+        f"'retry_on' must be Exception subclasses, not {kind.__name__}"
+    )
+    assert message.endswith(f"(got {retry_on!r})")
+    assert upstream.asked_at == []
+
+
+@pytest.mark.parametrize("kind", [Exception, ArithmeticError, ConnectionError])
+async def test_retry_on_accepts_exception_subclasses(
+    autojump_clock: trio.testing.MockClock, kind: type[Exception]
+) -> None:
+    """Exception itself and any subclass of it may be retried."""
+    upstream = Upstream(raises(kind()), done("ok"))
+    assert await poll(upstream, retry_on=kind, backoff=EVERY_10) == "ok"
+    assert upstream.asked_at == [0, 10]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_wait": HUGE}, {"attempt_timeout": HUGE}, {"max_wait": -HUGE}],
+    ids=["max_wait", "attempt_timeout", "max_wait-negative"],
+)
+async def test_ints_past_float_range_are_refused_not_overflowed(
+    autojump_clock: trio.testing.MockClock, kwargs: dict[str, Any]
+) -> None:
+    """max_wait=2**2000 is InvalidConfigError naming the field, not OverflowError."""
+    (field,) = kwargs
+    with pytest.raises(InvalidConfigError) as caught:
+        await poll(Upstream(pending), **kwargs)
+    message = str(caught.value)
+    assert message.startswith(f"'{field}' must be finite and > 0 (got ")
+    assert message.endswith("…)")
+    assert len(message) < MESSAGE_LIMIT
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [HUGE, True, math.nan, math.inf, -1, 0, "60", LONG],
+    ids=["huge", "bool", "nan", "inf", "negative", "zero", "str", "long-str"],
+)
+def test_set_default_max_wait_refuses_what_max_wait_refuses(seconds: object) -> None:
+    """set_default_max_wait names 'max_wait' for bools, NaN, inf, <= 0, str, 2**2000."""
+    with pytest.raises((InvalidConfigError, WrongTypeError)) as caught:
+        set_default_max_wait(seconds)  # type: ignore[arg-type]
+    assert str(caught.value).startswith("'max_wait' must be ")
+    assert len(str(caught.value)) < MESSAGE_LIMIT
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_wait": LONG},
+        {"attempt_timeout": LONG},
+        {"retry_on": LONG},
+        {"retry_on": (KeyboardInterrupt, LONG)},
+        {"retry_on": (KeyboardInterrupt,) * 2000},
+        {"backoff": LONG},
+        {"rng": LONG},
+    ],
+    ids=[
+        "max_wait",
+        "attempt_timeout",
+        "retry_on",
+        "retry_on-tuple",
+        "retry_on-many",
+        "backoff",
+        "rng",
+    ],
+)
+async def test_messages_cut_a_huge_value(
+    autojump_clock: trio.testing.MockClock, kwargs: dict[str, object]
+) -> None:
+    """A 10 000-character value shows at most 200 characters in the message."""
+    (field,) = kwargs
+    with pytest.raises((InvalidConfigError, WrongTypeError)) as caught:
+        await poll(Upstream(pending), **kwargs)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(f"'{field}' must be ")
+    assert len(str(caught.value)) < MESSAGE_LIMIT
+
+
+async def test_fn_message_cuts_a_huge_value(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A 10 000-character fn shows at most 200 characters in the message."""
+    with pytest.raises(WrongTypeError) as caught:
+        await poll(LONG)  # type: ignore[arg-type]
+    assert len(str(caught.value)) < MESSAGE_LIMIT
+
+
+def test_failed_message_cuts_a_huge_value() -> None:
+    """Failed(<10 000 characters>) shows at most 200 of them."""
+    with pytest.raises(WrongTypeError) as caught:
+        Failed(LONG)  # type: ignore[arg-type]
+    assert len(str(caught.value)) < MESSAGE_LIMIT
+
+
+async def test_outcome_messages_cut_huge_values(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A wrong result, a Failed error or a last error of 10 000 characters is cut."""
+
+    async def sloppy() -> PollResult[str]:
+        return LONG  # type: ignore[return-value]
+
+    async def rejected() -> PollResult[str]:
+        return Failed(ValueError(LONG))
+
+    with pytest.raises(WrongTypeError) as wrong:
+        await poll(sloppy)
+    with pytest.raises(PollFailed) as failed:
+        await poll(rejected)
+    with pytest.raises(PollTimeout) as timeout:
+        await poll(Upstream(raises(OSError(LONG))), retry_on=OSError, max_wait=1)
+    for caught in (wrong, failed, timeout):
+        assert len(str(caught.value)) < 2 * MESSAGE_LIMIT
+    assert str(timeout.value.last_error) == LONG  # the error itself is intact
+
+
+@settings(max_examples=200, deadline=None)
+@given(numbers, numbers)
+def test_poll_numbers_either_work_or_are_refused_by_name(
+    max_wait: float, attempt_timeout: float
+) -> None:
+    """Any max_wait/attempt_timeout polls or raises a named config error, no other."""
+
+    async def main() -> str:
+        return await poll(
+            Upstream(pending, done("ok")),
+            max_wait=max_wait,
+            attempt_timeout=attempt_timeout,
+            backoff=EVERY_10,
+        )
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    outcome: object
+    try:
+        outcome = trio.run(main, clock=clock)
+    except (InvalidConfigError, WrongTypeError, PollTimeout) as exc:
+        outcome = exc
+    if isinstance(outcome, PollTimeout):
+        assert max_wait <= 10  # only a deadline before the second attempt
+    elif isinstance(outcome, Exception):
+        assert str(outcome).startswith(("'max_wait' must", "'attempt_timeout' must"))
+        assert len(str(outcome)) < MESSAGE_LIMIT
+    else:
+        assert outcome == "ok"
+
+
+@settings(max_examples=200)
+@given(numbers)
+def test_set_default_max_wait_either_sets_or_is_refused_by_name(
+    seconds: float,
+) -> None:
+    """Any number is set as the default or raises a named config error, nothing else."""
+    refusal: Exception | None = None
+    try:
+        with set_default_max_wait(seconds):
+            pass
+    except (InvalidConfigError, WrongTypeError) as exc:
+        refusal = exc
+    if refusal is None:
+        assert math.isfinite(seconds)
+        assert seconds > 0
+    else:
+        assert str(refusal).startswith("'max_wait' must be")
+        assert len(str(refusal)) < MESSAGE_LIMIT

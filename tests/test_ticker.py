@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import sys
 
-from hypothesis import given
+import pytest
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.strategies import anchors, intervals, seeds, tick_schedules
-from tickwork import TickSchedule
+from tickwork import InvalidConfigError, TickSchedule, WrongTypeError
 
 
 def _tolerance(schedule: TickSchedule, anchor: float, index: int) -> float:
@@ -219,3 +221,122 @@ def test_an_overrun_of_1_2_intervals_runs_every_other_tick() -> None:
     """The SPEC example: interval 1, a 1.2 s run from 0 skips t=1 and resumes at 2."""
     schedule = TickSchedule(interval=1.0, jitter=0)
     assert schedule.skip_missed(0.0, 1, 1.0, 1.2, random.Random()) == (1, 2, 2.0)
+
+
+# --- any number a caller may pass, and the ends of the float range ---------------
+
+MAX = sys.float_info.max
+# Messages show at most 200 characters of a value (tickwork._text.brief).
+MESSAGE_LIMIT = 300
+
+# Anything a caller might pass where a number belongs, ints past float range too.
+numbers = (
+    st.floats()
+    | st.integers()
+    | st.integers(min_value=-(2**2048), max_value=2**2048)
+    | st.booleans()
+)
+# Every valid interval, from the smallest subnormal to the largest float, as a
+# float or as an int within float range.
+any_intervals = st.floats(min_value=5e-324, max_value=MAX) | st.integers(
+    min_value=1, max_value=int(MAX)
+)
+any_fractions = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+# Clock readings anywhere in the float range.
+any_instants = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@pytest.mark.parametrize("field", ["interval", "jitter"])
+@pytest.mark.parametrize("value", [2**2000, -(2**2000)], ids=["huge", "-huge"])
+def test_ints_past_float_range_are_refused_not_overflowed(
+    field: str, value: int
+) -> None:
+    """2**2000 is an InvalidConfigError naming the field, never an OverflowError."""
+    kwargs: dict[str, object] = {"interval": 1.0, field: value}
+    with pytest.raises(InvalidConfigError) as caught:
+        TickSchedule(**kwargs)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(f"'{field}' must be ")
+    assert len(str(caught.value)) < MESSAGE_LIMIT
+
+
+@given(numbers, numbers)
+@example(2**2000, 0.1)
+@example(MAX, 0.999)
+def test_any_numbers_build_or_raise_a_named_config_error(
+    interval: float, jitter: float
+) -> None:
+    """TickSchedule(...) of any numbers builds or raises a named config error."""
+    refusal: Exception | None = None
+    try:
+        TickSchedule(interval=interval, jitter=jitter)
+    except (InvalidConfigError, WrongTypeError) as exc:
+        refusal = exc
+    if refusal is not None:
+        assert str(refusal).startswith(("'interval' must be", "'jitter' must be"))
+        assert len(str(refusal)) < MESSAGE_LIMIT
+
+
+@given(any_intervals, any_fractions, any_instants, seeds)
+@example(10**308, 0.0, 0.0, 0)
+@example(10**308, 0.5, -1e308, 0)
+@example(MAX, 0.999, MAX, 0)
+@example(1e308, 0.5, 1e308, 0)
+def test_instants_never_raise_or_give_nan_up_to_the_end_of_the_float_range(
+    interval: float, jitter: float, anchor: float, seed: int
+) -> None:
+    """Instants rise strictly while finite; past the largest float they are inf."""
+    schedule = TickSchedule(interval=interval, jitter=jitter)
+    points = [anchor, *_take(schedule, anchor, seed, 20)]
+    assert not any(math.isnan(point) for point in points)
+    for before, after in itertools.pairwise(points):
+        assert after > before or after == before == math.inf
+
+
+@given(
+    any_intervals,
+    any_fractions,
+    st.tuples(any_instants, any_instants),
+    st.integers(min_value=1, max_value=2**70),
+    seeds,
+)
+@example(1e308, 0.5, (-1e308, 1e308), 1, 0)  # now - anchor overflows
+@example(5e-324, 0.0, (0.0, 1e10), 1, 0)  # far behind a grid finer than floats
+@example(5e-324, 0.5, (1e10, 1e10 + 1), 1, 0)
+@example(1e-300, 0.0, (1e10, 1e10), 1, 0)  # a grid finer than the clock's ulp
+@example(10**308, 0.9, (0.0, 1e308), 1, 0)  # an int interval near the largest float
+def test_skip_terminates_and_lands_after_now_for_any_valid_schedule(
+    interval: float,
+    jitter: float,
+    clock: tuple[float, float],
+    index: int,
+    seed: int,
+) -> None:
+    """skip_missed returns an instant > now, quickly, for any schedule and clock."""
+    anchor, now = clock
+    schedule = TickSchedule(interval=interval, jitter=jitter)
+    rng = random.Random(seed)
+    instant = min(schedule.instant(anchor, index, rng), now)
+    missed = schedule.skip_missed(anchor, index, instant, now, rng)
+    assert missed.next_instant > now
+    assert missed.next_index > index
+    assert missed.skipped == missed.next_index - index
+
+
+def test_an_int_interval_near_the_largest_float_does_not_overflow() -> None:
+    """interval=10**308 gives inf (never) for t_2 instead of an OverflowError."""
+    schedule = TickSchedule(interval=10**308, jitter=0)
+    assert list(itertools.islice(schedule.instants(0.0), 3)) == [
+        1e308,
+        math.inf,
+        math.inf,
+    ]
+
+
+def test_an_index_past_the_float_range_gives_the_exact_instant_or_inf() -> None:
+    """instant() with an index past the float range is exact, or +/-inf beyond it."""
+    rng = random.Random(0)
+    fine = TickSchedule(interval=1e-300, jitter=0)
+    assert fine.instant(1.0, 10**400, rng) == 1.0 + 1e100
+    coarse = TickSchedule(interval=1.0, jitter=0)
+    assert coarse.instant(0.0, 10**400, rng) == math.inf
+    assert coarse.instant(0.0, -(10**400), rng) == -math.inf

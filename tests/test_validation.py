@@ -14,6 +14,7 @@ from tickwork import (
     Loop,
     PollResult,
     Scheduler,
+    ShutdownReport,
     TickSchedule,
     TickworkError,
     WrongTypeError,
@@ -175,7 +176,7 @@ BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], s
         _loop,
         {"name": ""},
         InvalidConfigError,
-        "'name' must be a non-empty str (got '')",
+        "'name' must be a non-empty str without surrounding white space (got '')",
     ),
     (_loop, {"name": 3}, WrongTypeError, "'name' must be a str (got 3)"),
     (
@@ -188,13 +189,13 @@ BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], s
         _loop,
         {"interval": 0},
         InvalidConfigError,
-        "'interval' must be finite and > 0 (got 0)",
+        "'interval' must be finite and >= 0.001 (got 0)",
     ),
     (
         _loop,
         {"interval": INF},
         InvalidConfigError,
-        "'interval' must be finite and > 0 (got inf)",
+        "'interval' must be finite and >= 0.001 (got inf)",
     ),
     (_loop, {"jitter": 1}, InvalidConfigError, "'jitter' must be in [0, 1) (got 1)"),
     (
@@ -321,13 +322,13 @@ BAD_CONFIG: list[tuple[Callable[..., object], dict[str, Any], type[Exception], s
         _sweeper,
         {"dispatch": None},
         WrongTypeError,
-        "'dispatch' must be callable (got None)",
+        "'dispatch' must be an async callable taking the TriggerRow (got None)",
     ),
     (
         _sweeper,
         {"clock": "utc"},
         WrongTypeError,
-        "'clock' must be callable (got 'utc')",
+        "'clock' must be a synchronous callable returning an aware datetime (got 'utc')",
     ),
     (
         parse_interval,
@@ -389,7 +390,9 @@ async def test_stop_refuses_a_bad_grace(autojump_clock: trio.testing.MockClock) 
         InvalidConfigError, match=r"'grace' must be finite and >= 0 \(got -2\)"
     ):
         scheduler.stop(grace=-2)
-    assert not scheduler.stopping
+    assert scheduler.shutdown_report is None
+    scheduler.stop(grace=0)  # the refused call began no shutdown; this one does
+    assert await scheduler.run() == ShutdownReport(timed_out=False, cancelled=())
 
 
 async def _never() -> PollResult[None]:
@@ -429,7 +432,55 @@ BAD_POLL: list[tuple[dict[str, Any], type[Exception], str]] = [
         "'retry_on' must be an exception type",
     ),
     ({"retry_on": int}, WrongTypeError, "'retry_on' must be an exception type"),
+    (
+        {"retry_on": KeyboardInterrupt},
+        InvalidConfigError,
+        "'retry_on' must be Exception subclasses, not KeyboardInterrupt",
+    ),
+    (
+        {"retry_on": (OSError, SystemExit)},
+        InvalidConfigError,
+        "'retry_on' must be Exception subclasses, not SystemExit",
+    ),
     ({"backoff": 5}, WrongTypeError, "'backoff' must be a tickwork.Backoff (got 5)"),
+    ({"rng": 5}, WrongTypeError, "'rng' must be None or an object with"),
+    ({"max_wait": True}, WrongTypeError, "'max_wait' must be a real number (got True)"),
+    (
+        {"max_wait": -1},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got -1)",
+    ),
+    ({"max_wait": "60"}, WrongTypeError, "'max_wait' must be a real number (got '60')"),
+    (
+        {"max_wait": 2**2000},
+        InvalidConfigError,
+        "'max_wait' must be finite and > 0 (got 1148130695",
+    ),
+    (
+        {"attempt_timeout": True},
+        WrongTypeError,
+        "'attempt_timeout' must be a real number (got True)",
+    ),
+    (
+        {"attempt_timeout": NAN},
+        InvalidConfigError,
+        "'attempt_timeout' must be finite and > 0 (got nan)",
+    ),
+    (
+        {"attempt_timeout": INF},
+        InvalidConfigError,
+        "'attempt_timeout' must be finite and > 0 (got inf)",
+    ),
+    (
+        {"attempt_timeout": -1},
+        InvalidConfigError,
+        "'attempt_timeout' must be finite and > 0 (got -1)",
+    ),
+    (
+        {"attempt_timeout": 2**2000},
+        InvalidConfigError,
+        "'attempt_timeout' must be finite and > 0 (got 1148130695",
+    ),
 ]
 
 
@@ -448,3 +499,6 @@ async def test_bad_poll_arguments_are_refused_before_any_attempt(
     with pytest.raises(error) as caught:
         await poll(_never, **kwargs)
     assert message in str(caught.value)
+    # Values are cut to 200 characters in messages (2**2000 has 603 digits).
+    assert len(str(caught.value)) < 300
+    assert isinstance(caught.value, TickworkError)

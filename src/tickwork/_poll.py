@@ -7,6 +7,7 @@ import logging
 import math
 from typing import (
     TYPE_CHECKING,
+    Any,
     Final,
     Generic,
     Literal,
@@ -20,17 +21,24 @@ import attrs
 import trio
 
 from tickwork._backoff import Backoff
-from tickwork._errors import PollFailed, PollTimeout, WrongTypeError
-from tickwork._validation import check_optional_positive, check_positive
+from tickwork._errors import InvalidConfigError, PollFailed, PollTimeout, WrongTypeError
+from tickwork._text import brief, cut
+from tickwork._validation import (
+    check_async_callable,
+    check_optional_positive,
+    check_positive,
+)
 
 if TYPE_CHECKING:
-    import random
     from collections.abc import Awaitable, Callable
     from types import TracebackType
+
+    from tickwork._rng import JitterSource
 
 LOGGER = logging.getLogger("tickwork.poll")
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_MAX_WAIT: Final = 600.0
 """`poll`'s deadline, in seconds, when neither the call nor
@@ -53,10 +61,22 @@ PENDING: Final = Pending.PENDING
 
 @final
 @attrs.frozen
-class Done(Generic[T]):
-    """Returned by a polled function: ready; `poll` returns *value*."""
+class Done(Generic[T_co]):
+    """Returned by a polled function: ready; `poll` returns *value*.
 
-    value: T
+    ``Done`` is covariant in its value's type: a ``Done[bool]`` is also a
+    ``Done[int]``, so ``x: object = await poll(fn)`` type-checks for any
+    *fn*.
+    """
+
+    value: T_co
+
+
+def _exception(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    """Require an exception instance (poll chains it as ``__cause__``)."""
+    if not isinstance(value, BaseException):
+        msg = f"'error' must be an exception instance (got {brief(value)})"
+        raise WrongTypeError(msg)
 
 
 @final
@@ -66,11 +86,14 @@ class Failed:
 
     `poll` raises `PollFailed` with *error* as ``__cause__``, and makes no
     further attempt.
+
+    Raises:
+        WrongTypeError: *error* is not an exception instance (an exception
+            class such as ``ValueError`` is refused too: pass
+            ``ValueError("why")``).
     """
 
-    error: BaseException = attrs.field(
-        validator=attrs.validators.instance_of(BaseException)
-    )
+    error: BaseException = attrs.field(validator=_exception)
 
 
 PollResult: TypeAlias = Done[T] | Failed | Literal[Pending.PENDING]
@@ -141,23 +164,39 @@ def _resolve_max_wait(max_wait: float | None) -> float:
     return DEFAULT_MAX_WAIT
 
 
-def _check_retry_on(retry_on: object) -> tuple[type[BaseException], ...]:
+def _check_retry_on(retry_on: object) -> tuple[type[Exception], ...]:
+    """Require an `Exception` subclass or a tuple of them (the empty one too).
+
+    A type that is a `BaseException` but not an `Exception` is refused:
+    retrying `KeyboardInterrupt`, `SystemExit`, `GeneratorExit`,
+    ``trio.Cancelled`` or a `BaseExceptionGroup` would swallow an interrupt,
+    an exit or a cancellation, and poll on.
+    """
     kinds = retry_on if isinstance(retry_on, tuple) else (retry_on,)
-    checked: list[type[BaseException]] = []
+    if not all(
+        isinstance(kind, type) and issubclass(kind, BaseException) for kind in kinds
+    ):
+        msg = (
+            "'retry_on' must be an exception type or a tuple of them "
+            f"(got {brief(retry_on)})"
+        )
+        raise WrongTypeError(msg)
+    checked: list[type[Exception]] = []
     for kind in kinds:
-        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+        if not issubclass(kind, Exception):
             msg = (
-                "'retry_on' must be an exception type or a tuple of them "
-                f"(got {retry_on!r})"
+                f"'retry_on' must be Exception subclasses, not {cut(kind.__name__)}, "
+                f"which poll never retries (got {brief(retry_on)})"
             )
-            raise WrongTypeError(msg)
+            raise InvalidConfigError(msg)
         checked.append(kind)
     return tuple(checked)
 
 
 def _check_backoff(backoff: object) -> Backoff:
+    """Require a `Backoff`."""
     if not isinstance(backoff, Backoff):
-        msg = f"'backoff' must be a tickwork.Backoff (got {backoff!r})"
+        msg = f"'backoff' must be a tickwork.Backoff (got {brief(backoff)})"
         raise WrongTypeError(msg)
     return backoff
 
@@ -178,13 +217,13 @@ class _Attempt:
 async def _attempt(
     fn: Callable[[], Awaitable[object]],
     cut_at: float,
-    transient: tuple[type[BaseException], ...],
+    transient: tuple[type[Exception], ...],
 ) -> _Attempt:
     with trio.CancelScope(deadline=cut_at) as scope:
         try:
             return _Attempt(result=await fn())
-        except trio.Cancelled:
-            raise
+        # Only Exception subclasses: trio.Cancelled, KeyboardInterrupt and
+        # the like always propagate.
         except transient as exc:
             return _Attempt(error=exc)
     # Only reached when the scope swallowed its own cancellation.
@@ -196,12 +235,12 @@ def _is_pending(result: object) -> bool:
     if isinstance(result, Done):
         return False
     if isinstance(result, Failed):
-        msg = f"poll: the operation failed: {result.error!r}"
+        msg = f"poll: the operation failed: {brief(result.error)}"
         raise PollFailed(msg, result.error) from result.error
     if result is not PENDING:
         msg = (
             "poll: fn must return tickwork.PENDING, tickwork.Done(value) or "
-            f"tickwork.Failed(error) (got {result!r})"
+            f"tickwork.Failed(error) (got {brief(result)})"
         )
         raise WrongTypeError(msg)
     return True
@@ -212,9 +251,9 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
     *,
     max_wait: float | None = None,
     backoff: Backoff = _DEFAULT_BACKOFF,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+    retry_on: type[Exception] | tuple[type[Exception], ...] = (),
     attempt_timeout: float | None = None,
-    rng: random.Random | None = None,
+    rng: JitterSource | None = None,
 ) -> T:
     """Call *fn* until it is done, waiting a backoff delay between attempts.
 
@@ -225,7 +264,9 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
     - An exception that is an instance of *retry_on* is transient: it is
       remembered as the last error (a later clean `PENDING` does not forget
       it) and polling goes on. Any other exception propagates at once: a bug
-      is not retried. ``trio.Cancelled`` is never treated as transient.
+      is not retried. *retry_on* holds `Exception` subclasses only, so
+      ``trio.Cancelled``, `KeyboardInterrupt` and `SystemExit` always
+      propagate.
     - After `PENDING` or a transient error, `poll` waits the next delay of
       *backoff*, counted from the end of the attempt.
     - Hard deadline: *max_wait* seconds after the call, on Trio's clock.
@@ -241,14 +282,20 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
       deadline itself ends the poll.
     - Cancellation from outside always wins.
 
+    Every argument is checked before the first attempt.
+
     Args:
         fn: an async callable with no arguments.
         max_wait: seconds until the hard deadline; None uses the value set
             with `set_default_max_wait`, else `DEFAULT_MAX_WAIT` (600).
         backoff: the waits between attempts.
-        retry_on: the exception type(s) that mean "try again".
+        retry_on: the exception type(s) that mean "try again": an
+            `Exception` subclass or a tuple of them; ``()`` (the default)
+            retries nothing.
         attempt_timeout: None, or seconds that bound each attempt.
-        rng: the source of the backoff's jitter (None: OS-seeded).
+        rng: the source of the backoff's jitter: None (a fresh, OS-seeded
+            `random.Random`), a `random.Random`, or any object with a
+            ``uniform(a, b)`` method.
 
     Returns:
         The value of the first ``Done(value)``.
@@ -258,9 +305,14 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
             ``__cause__``) and ``attempts``.
         PollFailed: *fn* returned ``Failed(error)``; ``__cause__`` is *error*.
         WrongTypeError: *fn* returned something else (a `TypeError`), or an
-            argument has the wrong type.
+            argument has the wrong type: *fn* is not callable or is
+            recognisably synchronous (a plain ``def``, a builtin, a class),
+            *rng* has no callable ``uniform``, *retry_on* is not an
+            exception type or a tuple of them, a number is a bool or a str.
         InvalidConfigError: *max_wait* or *attempt_timeout* is not finite
-            and > 0.
+            and > 0 (NaN, an infinity or an int past the float range such
+            as ``2**2000`` included), or *retry_on* names a `BaseException`
+            that is not an `Exception`, such as `KeyboardInterrupt`.
 
     Example::
 
@@ -291,6 +343,7 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
         >>> asked
         [0.0, 1.0, 3.0, 7.0]
     """
+    check_async_callable("fn", fn, "taking no arguments")
     limit = _resolve_max_wait(max_wait)
     per_attempt = check_optional_positive("attempt_timeout", attempt_timeout)
     transient = _check_retry_on(retry_on)
@@ -303,7 +356,7 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
     def timeout() -> PollTimeout:
         return PollTimeout(
             f"poll gave up at its deadline (max_wait={limit} s) after "
-            f"{attempts} attempt(s); last error: {last_error!r}",
+            f"{attempts} attempt(s); last error: {brief(last_error)}",
             last_error=last_error,
             attempts=attempts,
             max_wait=limit,
@@ -320,7 +373,9 @@ async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
         attempt = await _attempt(fn, cut_at, transient)
         if attempt.error is not None:
             last_error = attempt.error
-            LOGGER.debug("poll: attempt %d raised %r; will retry", attempts, last_error)
+            LOGGER.debug(
+                "poll: attempt %d raised %s; will retry", attempts, brief(last_error)
+            )
         elif attempt.cut:
             if not by_attempt_timeout:
                 raise timeout() from last_error

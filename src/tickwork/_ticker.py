@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, NamedTuple
+from fractions import Fraction
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tickwork._rng import JitterSource
+
+_CATCH_UP_STEPS: Final = 16
+"""How many indices `TickSchedule.skip_missed` tries one by one after its
+jump. Three always suffice where floats resolve the grid (jitter < 1 keeps
+each band narrower than the interval); more means consecutive instants round
+to one float, and it stops trying."""
 
 
 class Missed(NamedTuple):
@@ -43,11 +50,17 @@ class TickSchedule:
     """When a periodic loop fires: a fixed grid plus bounded jitter.
 
     Args:
-        interval: seconds between nominal instants; finite and > 0.
+        interval: seconds between nominal instants; finite and > 0. An int
+            is accepted; one past the float range (``2**2000``) counts as
+            infinite and is refused.
         jitter: the spread of each instant around its grid point, as a
             fraction of ``interval``, in [0, 1). Each instant moves by at most
             ``jitter * interval / 2`` either way, so every gap lies in
             ``[interval * (1 - jitter), interval * (1 + jitter)]``.
+
+    Any valid interval works, up to the largest float: an instant past the
+    float range is ``inf``, that is never (with ``interval=1e308`` that is
+    already t_2).
 
     Raises:
         InvalidConfigError: a value is out of range (a `ValueError`).
@@ -67,11 +80,16 @@ class TickSchedule:
 
     interval: float = attrs.field(validator=attrs_positive)
     jitter: float = attrs.field(default=0.1, validator=attrs_fraction)
+    _step: float = attrs.field(init=False, repr=False, eq=False)
     _half: float = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        # Validators have run, so this product is a finite, non-negative float.
-        object.__setattr__(self, "_half", self.jitter * self.interval / 2)
+        # Validators have run, so both convert to finite floats (an int
+        # interval too; int arithmetic with an index could overflow a float
+        # later), and the half band is a finite float in [0, interval / 2).
+        step = float(self.interval)
+        object.__setattr__(self, "_step", step)
+        object.__setattr__(self, "_half", float(self.jitter) * step / 2)
 
     @property
     def spread(self) -> float:
@@ -83,8 +101,15 @@ class TickSchedule:
 
         With ``jitter == 0`` this is exactly ``anchor + index * interval`` and
         *rng* is not touched. Each call draws afresh: call it once per index.
+        Past the float range the instant is ``inf`` (never); it is never NaN
+        for a finite *anchor*.
         """
-        nominal = anchor + index * self.interval
+        try:
+            nominal = anchor + index * self._step
+        except OverflowError:
+            # An index past the float range, as `skip_missed` may give for a
+            # grid far finer than the clock: the exact sum, rounded once.
+            nominal = _exact_nominal(anchor, index, self._step)
         if self._half == 0:
             return nominal
         return nominal + rng.uniform(-self._half, self._half)
@@ -97,7 +122,7 @@ class TickSchedule:
         t_0 = anchor itself (the optional run-at-start) is not yielded. The
         sequence is strictly increasing from the anchor on, even where float
         rounding would tie two neighbours (then the later one moves up by one
-        ulp).
+        ulp), until it passes the largest float: from there on it is ``inf``.
 
         Args:
             anchor: the loop's start on the consumer's clock.
@@ -137,6 +162,13 @@ class TickSchedule:
         whole jitter band lies before *now* are skipped by arithmetic, and
         jitter is drawn only for the one or two indices near *now*.
 
+        *anchor* and *now* are finite clock readings, anywhere in the float
+        range. Where the grid is finer than the floats near *now* (an
+        interval far below one ulp of the clock), consecutive instants round
+        to the same float; then the next instant is the float just after
+        *now*, as in `instants`, so a consumer keeps running back to back
+        and never waits for a float that cannot come.
+
         Example: interval 1, jitter 0, a run from 0 that ends at 1.2 with
         next instant t_1 = 1.0 skips one instant and resumes at t_2 = 2.0.
         """
@@ -144,9 +176,25 @@ class TickSchedule:
             return Missed(0, index, instant)
         # Every index below `first` has its whole band [t - half, t + half]
         # at or before now; floor() keeps the jump conservative under rounding.
-        first = max(index + 1, math.floor((now - anchor - self._half) / self.interval))
-        candidate = self.instant(anchor, first, rng)
-        while candidate <= now:
-            first += 1
+        behind: float | Fraction = (now - anchor - self._half) / self._step
+        if not math.isfinite(behind):
+            # now - anchor, or its quotient by a tiny interval, passed the
+            # float range: the same jump in exact arithmetic.
+            behind = (Fraction(now) - Fraction(anchor) - Fraction(self._half)) / (
+                Fraction(self._step)
+            )
+        first = max(index + 1, math.floor(behind))
+        for _ in range(_CATCH_UP_STEPS):
             candidate = self.instant(anchor, first, rng)
-        return Missed(first - index, first, candidate)
+            if candidate > now:
+                return Missed(first - index, first, candidate)
+            first += 1
+        return Missed(first - index, first, math.nextafter(now, math.inf))
+
+
+def _exact_nominal(anchor: float, index: int, step: float) -> float:
+    """``anchor + index * step`` for an index past the float range."""
+    try:
+        return float(Fraction(anchor) + index * Fraction(step))
+    except OverflowError:
+        return math.inf if index > 0 else -math.inf
