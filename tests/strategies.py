@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from hypothesis import strategies as st
 
 from tickwork import Backoff, TickSchedule
@@ -12,6 +14,22 @@ intervals = st.floats(min_value=1e-6, max_value=1e7, allow_nan=False)
 anchors = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False)
 fractions = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
 seeds = st.integers(min_value=0, max_value=2**64)
+
+MAX = sys.float_info.max
+# Anything a caller might pass where a number belongs, ints past float range too.
+numbers = (
+    st.floats()
+    | st.integers()
+    | st.integers(min_value=-(2**2048), max_value=2**2048)
+    | st.booleans()
+)
+# Valid sizes from the smallest subnormal to the largest float, as floats or
+# as ints (a huge int still within float range is valid).
+sizes = st.floats(min_value=5e-324, max_value=MAX) | st.integers(
+    min_value=1, max_value=int(MAX)
+)
+# Messages show at most 200 characters of a value (tickwork._text.brief).
+MESSAGE_LIMIT = 300
 
 
 @st.composite

@@ -5,13 +5,12 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import sys
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.strategies import backoffs, seeds
+from tests.strategies import MAX, MESSAGE_LIMIT, backoffs, numbers, seeds, sizes
 from tickwork import Backoff, InvalidConfigError, WrongTypeError
 
 
@@ -88,23 +87,6 @@ def test_huge_factor_does_not_overflow() -> None:
 
 
 # --- any number a caller may pass ---------------------------------------------
-
-MAX = sys.float_info.max
-# Messages show at most 200 characters of a value (tickwork._text.brief).
-MESSAGE_LIMIT = 300
-
-# Anything a caller might pass where a number belongs, ints past float range too.
-numbers = (
-    st.floats()
-    | st.integers()
-    | st.integers(min_value=-(2**2048), max_value=2**2048)
-    | st.booleans()
-)
-# Valid sizes from the smallest subnormal to the largest float, as floats or
-# as ints (a huge int still within float range is valid).
-sizes = st.floats(min_value=5e-324, max_value=MAX) | st.integers(
-    min_value=1, max_value=int(MAX)
-)
 
 
 @st.composite

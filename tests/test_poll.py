@@ -14,7 +14,7 @@ import trio.testing
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.strategies import backoffs, seeds
+from tests.strategies import MESSAGE_LIMIT, backoffs, numbers, seeds
 from tickwork import (
     DEFAULT_MAX_WAIT,
     PENDING,
@@ -403,16 +403,6 @@ def test_failed_accepts_any_exception_instance() -> None:
 
 HUGE = 2**2000
 LONG = "x" * 10_000
-# Messages show at most 200 characters of a value (tickwork._text.brief).
-MESSAGE_LIMIT = 300
-
-# Anything a caller might pass where a number belongs, ints past float range too.
-numbers = (
-    st.floats()
-    | st.integers()
-    | st.integers(min_value=-(2**2048), max_value=2**2048)
-    | st.booleans()
-)
 
 
 class JitterAtMidpoint:

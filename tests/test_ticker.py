@@ -5,13 +5,21 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import sys
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.strategies import anchors, intervals, seeds, tick_schedules
+from tests.strategies import (
+    MAX,
+    MESSAGE_LIMIT,
+    anchors,
+    intervals,
+    numbers,
+    seeds,
+    sizes,
+    tick_schedules,
+)
 from tickwork import InvalidConfigError, TickSchedule, WrongTypeError
 
 
@@ -225,22 +233,8 @@ def test_an_overrun_of_1_2_intervals_runs_every_other_tick() -> None:
 
 # --- any number a caller may pass, and the ends of the float range ---------------
 
-MAX = sys.float_info.max
-# Messages show at most 200 characters of a value (tickwork._text.brief).
-MESSAGE_LIMIT = 300
 
-# Anything a caller might pass where a number belongs, ints past float range too.
-numbers = (
-    st.floats()
-    | st.integers()
-    | st.integers(min_value=-(2**2048), max_value=2**2048)
-    | st.booleans()
-)
-# Every valid interval, from the smallest subnormal to the largest float, as a
-# float or as an int within float range.
-any_intervals = st.floats(min_value=5e-324, max_value=MAX) | st.integers(
-    min_value=1, max_value=int(MAX)
-)
+any_intervals = sizes
 any_fractions = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
 # Clock readings anywhere in the float range.
 any_instants = st.floats(allow_nan=False, allow_infinity=False)

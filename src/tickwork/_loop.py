@@ -340,7 +340,7 @@ class LoopRunner:
         finally:
             self._run_scope = None
             self.in_flight = False
-            if life.past_grace() and not self.removed:
+            if life.stopping and life.past_grace() and not self.removed:
                 # Still in flight at the grace deadline: cut by Trio, or it
                 # ignored the cancellation (a thread) and ended only now.
                 life.cut.add(loop.name)
