@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -17,7 +18,13 @@ from tickwork.triggers import (
     TriggerSweeper,
     parse_interval,
 )
-from tickwork.triggers._model import datetime_micros, format_timestamp, timestamp_micros
+from tickwork.triggers._model import (
+    MAX_INTERVAL_SECONDS,
+    datetime_micros,
+    format_timestamp,
+    interval_seconds,
+    timestamp_micros,
+)
 
 UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 GRAMMAR = re.compile(
@@ -25,24 +32,98 @@ GRAMMAR = re.compile(
     r"(?:[0-9]*[1-9][0-9]*m)?(?:[0-9]*[1-9][0-9]*s)?"
 )
 
+# Counts small enough that any four groups stay below the 100-year maximum
+# (10 000 d + 100 000 h + 10**6 m + 10**6 s is about 41 years).
 groups = st.lists(
-    st.tuples(st.sampled_from(UNITS), st.integers(min_value=1, max_value=10**6)),
+    st.sampled_from(UNITS).flatmap(
+        lambda unit: st.tuples(
+            st.just(unit),
+            st.integers(min_value=1, max_value=10**4 if unit[0] == "d" else 10**5)
+            if unit[0] in "dh"
+            else st.integers(min_value=1, max_value=10**6),
+        )
+    ),
     min_size=1,
     max_size=4,
     unique_by=lambda group: group[0][0],
 )
 
 
-@given(groups)
+@given(groups, st.integers(min_value=0, max_value=3))
 def test_valid_interval_text_parses_to_its_seconds(
-    chosen: list[tuple[tuple[str, int], int]],
+    chosen: list[tuple[tuple[str, int], int]], zeros: int
 ) -> None:
-    """Any groups in d/h/m/s order parse to the sum of count x unit seconds."""
+    """Any groups in d/h/m/s order (leading zeros too) parse to their seconds."""
     chosen.sort(key=lambda group: -group[0][1])
-    text = "".join(f"{count}{unit}" for (unit, _), count in chosen)
+    text = "".join(f"{'0' * zeros}{count}{unit}" for (unit, _), count in chosen)
     assert parse_interval(text) == sum(
         count * seconds for (_, seconds), count in chosen
     )
+
+
+anything = st.one_of(
+    st.text(),
+    st.text(alphabet="0123456789dhms", max_size=40),
+    st.from_regex(r"[0-9]{1,500}[dhms]([0-9]{1,30}[hms])?", fullmatch=True),
+    st.binary(),
+    st.integers(),
+    st.floats(),
+    st.none(),
+)
+
+
+@given(anything)
+def test_parse_interval_returns_a_positive_finite_float_or_refuses(
+    value: object,
+) -> None:
+    """Any value gives a float in (0, 100 years] or one of the two errors."""
+    outcome: float | Exception
+    try:
+        outcome = parse_interval(value)  # type: ignore[arg-type]
+    except (InvalidConfigError, WrongTypeError) as exc:
+        outcome = exc
+    if isinstance(outcome, Exception):
+        assert "'interval'" in str(outcome)
+        assert len(str(outcome)) < 400  # the value is cut to 200 characters
+    else:
+        assert type(outcome) is float
+        assert math.isfinite(outcome)
+        assert 0 < outcome <= MAX_INTERVAL_SECONDS
+
+
+@pytest.mark.parametrize("text", ["36500d", "3153600000s", "0036500d", "36499d24h"])
+def test_the_longest_interval_is_100_years(text: str) -> None:
+    """36500d (100 years) is the maximum, however it is written."""
+    assert parse_interval(text) == MAX_INTERVAL_SECONDS == 3_153_600_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["36500d1s", "3153600001s", "36501d", "9" * 400 + "s", "1" + "0" * 5000 + "d"],
+)
+def test_longer_intervals_are_refused_by_name(text: str) -> None:
+    """Above 100 years is InvalidConfigError naming the rule, never OverflowError."""
+    with pytest.raises(InvalidConfigError, match=r"'interval' must be at most 36500d"):
+        parse_interval(text)
+    with pytest.raises(InvalidConfigError, match="at most"):
+        interval_seconds(text)
+
+
+def test_interval_errors_cut_the_value_to_200_characters() -> None:
+    """A megabyte of interval text shows as at most 200 characters, ending in '…'."""
+    with pytest.raises(InvalidConfigError) as caught:
+        parse_interval("x" * 10**6)
+    assert len(str(caught.value)) < 400
+    assert "…" in str(caught.value)
+    with pytest.raises(WrongTypeError) as wrong:
+        parse_interval(["x" * 10**6])  # type: ignore[arg-type]
+    assert len(str(wrong.value)) < 400
+
+
+def test_interval_seconds_refuses_what_is_not_text() -> None:
+    """The sweeper's cached parser refuses bytes (an undecodable SQLite value)."""
+    with pytest.raises(WrongTypeError, match="'interval'"):
+        interval_seconds(b"15m")
 
 
 @given(st.text(alphabet="0123456789dhms +-.DHMS ٣", max_size=8))
@@ -208,6 +289,20 @@ def test_every_enabled_row_gets_exactly_the_outcome_the_spec_gives(
         return got
 
     assert trio.run(sweep) == expected
+
+
+async def test_an_absurd_interval_is_invalid_to_the_sweeper_not_fired() -> None:
+    """A row of 400 nines of seconds is reported invalid; its neighbour still fires."""
+    store = MemoryTriggerStore(
+        [
+            TriggerRow("1", "absurd", "9" * 400 + "s", True, None),
+            TriggerRow("2", "fine", "1h", True, None),
+        ]
+    )
+    sweeper = TriggerSweeper(store, _ignore, clock=lambda: START)
+    report = await sweeper.sweep()
+    assert report.invalid == ("absurd",)
+    assert report.fired == ("fine",)
 
 
 @given(aware)

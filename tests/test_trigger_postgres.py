@@ -1,25 +1,29 @@
-"""PostgresTriggerStore beyond the contract: several instances, an outage, secrets.
+"""PostgresTriggerStore beyond the contract: an outage, secrets, closing, timeouts.
 
 Each test uses the session's throwaway server (see conftest), Trio's real
 clock and an injected wall clock. The outage test waits on conditions, each
-bounded by fail_after, never on a fixed sleep.
+bounded by fail_after, never on a fixed sleep. (The race between several
+instances and the schema version are in test_trigger_stores.py.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING
 
 import pytest
 import trio
+import trio.testing
 
 if os.environ.get("TICKWORK_REQUIRE_POSTGRES") != "1":
     pytest.importorskip("psycopg", reason="psycopg is not installed")
 import psycopg
+import psycopg_pool
 
-from tests.pgserver import PASSWORD
-from tests.trigger_helpers import Recorder, Wall, check_each_window_fires_once
+from tests.pgserver import PASSWORD, free_port
+from tests.trigger_helpers import Recorder, Wall
 from tickwork import Scheduler
 from tickwork.triggers import PostgresTriggerStore, TriggerStoreError, TriggerSweeper
 
@@ -27,17 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.pgserver import PostgresServer
-
-
-async def test_four_instances_fire_each_window_once(postgres_dsn: str) -> None:
-    """4 stores (4 pools) racing over 48 due triggers: each fires once a window."""
-    stores = [PostgresTriggerStore(postgres_dsn) for _ in range(4)]
-    try:
-        with trio.fail_after(60):
-            await check_each_window_fires_once(stores)
-    finally:
-        for store in stores:
-            await store.aclose()
 
 
 async def test_instances_starting_together_create_the_schema_once(
@@ -54,17 +47,6 @@ async def test_instances_starting_together_create_the_schema_once(
         assert connection.execute("SELECT value FROM tickwork_meta").fetchall() == [
             ("1",)
         ]
-
-
-async def test_a_database_from_a_newer_tickwork_is_refused(postgres_dsn: str) -> None:
-    """A schema version above ours raises TriggerStoreError."""
-    async with PostgresTriggerStore(postgres_dsn) as store:
-        await store.all()
-    with psycopg.connect(postgres_dsn) as connection:
-        connection.execute("UPDATE tickwork_meta SET value = '2'")
-    async with PostgresTriggerStore(postgres_dsn) as store:
-        with pytest.raises(TriggerStoreError, match="schema version 2"):
-            await store.all()
 
 
 def test_the_password_is_not_in_repr_or_in_a_bad_dsn_error() -> None:
@@ -97,6 +79,41 @@ async def test_statement_timeout_bounds_queries(postgres_dsn: str) -> None:
         await store.all()
         with pytest.raises(psycopg.errors.QueryCanceled):
             await store._run(lambda c: c.execute("SELECT pg_sleep(5)"))
+
+
+async def test_a_pool_closed_under_a_call_is_a_store_error(postgres_dsn: str) -> None:
+    """A call past the closed check as the pool closes raises TriggerStoreError."""
+    store = PostgresTriggerStore(postgres_dsn)
+    await store.all()
+    # What a call sees when aclose runs between its closed check and the pool.
+    await trio.to_thread.run_sync(store._pool.close)
+    with pytest.raises(TriggerStoreError, match="closed"):
+        await store.all()
+    await store.aclose()
+
+
+async def test_cancelling_a_call_waits_at_most_connect_timeout() -> None:
+    """With no server, a cancelled call waits for its connection: <= connect_timeout."""
+    dsn = f"postgresql://app:{PASSWORD}@127.0.0.1:{free_port()}/app"
+    store = PostgresTriggerStore(dsn, connect_timeout=1.0, statement_timeout=0.1)
+    waited: list[float] = []
+
+    async def listing(scope: trio.CancelScope) -> None:
+        with scope, contextlib.suppress(psycopg_pool.PoolTimeout):
+            await store.all()
+        waited.append(trio.current_time() - cancelled_at)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            scope = trio.CancelScope()
+            nursery.start_soon(listing, scope)
+            await trio.testing.wait_all_tasks_blocked()  # in its worker thread
+            cancelled_at = trio.current_time()
+            scope.cancel()
+        await store.aclose()
+    # The documented bound: connect_timeout for a connection plus
+    # statement_timeout for the statement (0.5 s for threads to finish).
+    assert waited[0] < 1.0 + 0.1 + 0.5
 
 
 async def until(condition: Callable[[], bool]) -> None:

@@ -1,29 +1,49 @@
-"""SQLiteTriggerStore beyond the contract: restarts, shared files, the file itself.
+"""SQLiteTriggerStore beyond the contract: restarts, the file, broken rows, closing.
 
 Worker threads are involved, so these tests use Trio's real clock and an
-injected wall clock; none of them sleeps.
+injected wall clock; none of them sleeps. Rows are broken, and files made
+read-only, through a second plain sqlite3 connection, as a user would.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 import trio.testing
 
-from tests.trigger_helpers import (
-    START,
-    Recorder,
-    Wall,
-    check_each_window_fires_once,
-    stamp,
+from tests.trigger_helpers import START, Recorder, Wall, holding, stamp
+from tickwork import InvalidConfigError, WrongTypeError
+from tickwork.triggers import (
+    SQLiteTriggerStore,
+    TriggerRow,
+    TriggerStoreError,
+    TriggerSweeper,
 )
-from tickwork.triggers import SQLiteTriggerStore, TriggerStoreError, TriggerSweeper
+from tickwork.triggers import _sqlite_connection as sqlite_module
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
+
+
+def edit(path: Path, *statements: str) -> None:
+    """Run *statements* on the file through a connection of their own."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        for statement in statements:
+            connection.execute(statement)
+    finally:
+        connection.close()
+
+
+def names(rows: Sequence[TriggerRow]) -> list[str]:
+    """The names of *rows*, in order."""
+    return [row.name for row in rows]
 
 
 async def test_a_reopened_file_continues_where_the_last_process_left_off(
@@ -69,27 +89,8 @@ async def test_the_file_is_in_wal_mode_with_full_sync_and_a_schema_version(
     check.close()
 
 
-@pytest.mark.parametrize(
-    ("version", "match"),
-    [("99", r"schema version 99.*up to 1"), ("v2", r"schema version v2\b")],
-)
-async def test_a_file_from_a_newer_tickwork_is_refused(
-    tmp_path: Path, version: str, match: str
-) -> None:
-    """A schema version above ours, or not a number, raises TriggerStoreError."""
-    path = tmp_path / "triggers.db"
-    async with SQLiteTriggerStore(path) as store:
-        await store.all()
-    with sqlite3.connect(path) as edit:
-        edit.execute("UPDATE tickwork_meta SET value = ?", (version,))
-    edit.close()
-    async with SQLiteTriggerStore(path) as store:
-        with pytest.raises(TriggerStoreError, match=match):
-            await store.all()
-
-
 async def test_rows_edited_by_hand_are_reported_not_fatal(tmp_path: Path) -> None:
-    """Garbage written with the sqlite3 shell is swept as invalid or due."""
+    """Garbage written with the sqlite3 shell is swept as invalid or due, alone."""
     path = tmp_path / "triggers.db"
     async with SQLiteTriggerStore(path) as store:
         await store.all()
@@ -106,53 +107,349 @@ async def test_rows_edited_by_hand_are_reported_not_fatal(tmp_path: Path) -> Non
     dispatch = Recorder()
     async with SQLiteTriggerStore(path) as store:
         report = await TriggerSweeper(store, dispatch, clock=Wall()).sweep()
-    assert report.invalid == ("numeric",)
-    assert report.fired == ("blob-time", "garbled-time")
-    assert dispatch.names == ["blob-time", "garbled-time"]
+    assert report.invalid == ("blob-time", "numeric")
+    assert report.fired == ("garbled-time",)
+    assert dispatch.names == ["garbled-time"]
 
 
-async def test_an_in_memory_database_works() -> None:
-    """':memory:' gives a store that lives as long as the object."""
-    async with SQLiteTriggerStore(":memory:") as store:
+@pytest.mark.parametrize("path", [":memory:", "file::memory:", "file:x?mode=memory"])
+async def test_an_in_memory_database_works(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """':memory:' (or an in-memory URI) lives as long as the store, unwarned."""
+    async with SQLiteTriggerStore(path) as store:
         await store.add(name="a", interval="1m")
         assert [row.name for row in await store.all()] == ["a"]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-async def test_four_sweepers_on_one_file_fire_each_window_once(tmp_path: Path) -> None:
-    """4 stores on one file racing over 48 due triggers: each fires once a window."""
-    stores = [SQLiteTriggerStore(tmp_path / "shared.db") for _ in range(4)]
+@pytest.mark.parametrize(
+    ("busy_timeout", "got"),
+    [
+        (0, "0"),
+        (-1, "-1"),
+        (math.nan, "nan"),
+        (math.inf, "inf"),
+        (2_147_483.648, "2147483.648"),
+        (3e9, "3000000000.0"),
+    ],
+)
+def test_busy_timeout_outside_sqlites_range_is_refused(
+    tmp_path: Path, busy_timeout: float, got: str
+) -> None:
+    """busy_timeout must be in (0, 2147483.647] s, SQLite's int of milliseconds."""
+    with pytest.raises(InvalidConfigError) as caught:
+        SQLiteTriggerStore(tmp_path / "x.db", busy_timeout=busy_timeout)
+    assert str(caught.value) == (
+        "'busy_timeout' must be > 0 and <= 2147483.647 seconds, the longest "
+        f"wait SQLite takes (got {got})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("busy_timeout", "milliseconds"), [(2_147_483.647, 2**31 - 1), (1e-6, 1)]
+)
+async def test_busy_timeout_reaches_sqlite_at_both_ends(
+    tmp_path: Path, busy_timeout: float, milliseconds: int
+) -> None:
+    """The longest wait reaches SQLite whole, and the shortest is 1 ms, never 0."""
+    path = tmp_path / "t.db"
+    async with SQLiteTriggerStore(path, busy_timeout=busy_timeout) as store:
+        await store.all()
+        connection = store._connection
+        assert connection is not None
+        assert connection.execute("PRAGMA busy_timeout").fetchone() == (milliseconds,)
+
+
+@pytest.mark.parametrize("path", ["", "file:", "file:?mode=ro", "file:#x"])
+def test_a_path_that_means_a_temporary_database_is_refused(path: str) -> None:
+    """An empty path (SQLite's private temporary database) raises, naming 'path'."""
+    with pytest.raises(InvalidConfigError, match="'path' must name a database"):
+        SQLiteTriggerStore(path)
+
+
+def test_a_path_of_the_wrong_type_is_refused() -> None:
+    """A path that is neither str nor os.PathLike raises WrongTypeError naming it."""
+    with pytest.raises(WrongTypeError, match="'path'"):
+        SQLiteTriggerStore(3)  # type: ignore[arg-type]
+
+
+def test_repr_cuts_a_long_path() -> None:
+    """A path of 1 000 characters shows as at most 200 in repr."""
+    assert len(repr(SQLiteTriggerStore("p" * 1000))) < 230
+
+
+# --- rows broken by hand ------------------------------------------------------
+
+
+async def test_undecodable_text_comes_back_as_bytes_in_its_row_only(
+    tmp_path: Path,
+) -> None:
+    """Text that is not UTF-8 is read as bytes; only its row is invalid."""
+    path = tmp_path / "triggers.db"
+    async with SQLiteTriggerStore(path) as store:
+        for name in ("a", "broken", "stamp", "é ✓"):
+            await store.add(name=name, interval="1h")
+        edit(
+            path,
+            "UPDATE tickwork_triggers SET interval = CAST(X'FF31' AS TEXT) "
+            "WHERE name = 'broken'",
+            "UPDATE tickwork_triggers SET last_fired_at = CAST(X'C328' AS TEXT) "
+            "WHERE name = 'stamp'",
+        )
+        rows = {row.name: row for row in await store.all()}
+        stored: tuple[object, ...] = (
+            rows["broken"].interval,
+            rows["stamp"].last_fired_at,
+        )
+        assert stored == (b"\xff1", b"\xc3(")
+        assert rows["é ✓"].interval == "1h"  # good text in the same listing
+        assert names(await store.enabled()) == ["a", "broken", "stamp", "é ✓"]
+        report = await TriggerSweeper(store, Recorder(), clock=Wall()).sweep()
+    assert report.invalid == ("broken", "stamp")
+    assert report.fired == ("a", "é ✓")
+    assert report.listing_error is None
+
+
+async def test_odd_ids_and_enabled_values_come_back_raw(tmp_path: Path) -> None:
+    """A NULL id is None; enabled other than 0 or 1 is returned as stored."""
+    path = tmp_path / "triggers.db"
+    # Tables made by another tool, without the NOT NULL constraints.
+    edit(
+        path,
+        "CREATE TABLE tickwork_meta (key TEXT PRIMARY KEY, value TEXT)",
+        "INSERT INTO tickwork_meta VALUES ('schema_version', '1')",
+        "CREATE TABLE tickwork_triggers (id TEXT PRIMARY KEY, name TEXT, "
+        "interval TEXT, enabled INTEGER, last_fired_at TEXT)",
+        "INSERT INTO tickwork_triggers VALUES "
+        "(NULL, 'no-id', '1h', 1, NULL), ('2', 'text', '1h', 'yes', NULL), "
+        "('3', 'two', '1h', 2, NULL), ('4', 'null', '1h', NULL, NULL), "
+        "('5', 'off', '1h', 0, NULL), ('6', 'real', '1h', 0.5, NULL), "
+        "('7', 'blob', '1h', X'01', NULL)",
+    )
+    async with SQLiteTriggerStore(path) as store:
+        assert [(row.name, row.id, row.enabled) for row in await store.all()] == [
+            ("blob", "7", b"\x01"),
+            ("no-id", None, True),
+            ("null", "4", None),
+            ("off", "5", False),
+            ("real", "6", 0.5),
+            ("text", "2", "yes"),
+            ("two", "3", 2),
+        ]
+        enabled = names(await store.enabled())
+        assert enabled == ["blob", "no-id", "real", "text", "two"]
+
+
+async def test_a_failed_listing_leaves_no_snapshot_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a listing raised mid-way, the next one sees other writers at once."""
+    path = tmp_path / "triggers.db"
+    store = SQLiteTriggerStore(path)
+    for name in ("a", "b", "c"):
+        await store.add(name=name, interval="1h")
+    made = 0
+
+    def breaks_on_the_second(*values: object) -> TriggerRow:
+        nonlocal made
+        made += 1
+        if made == 2:
+            msg = "row conversion broke"
+            raise RuntimeError(msg)
+        return TriggerRow(*values)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_module, "TriggerRow", breaks_on_the_second)
+        with pytest.raises(RuntimeError, match="conversion broke") as caught:
+            await store.all()
+    edit(path, "DELETE FROM tickwork_triggers WHERE name = 'a'")
     try:
-        with trio.fail_after(60):
-            await check_each_window_fires_once(stores)
+        assert names(await store.all()) == ["b", "c"]
+        connection = store._connection
+        assert connection is not None
+        assert not connection.in_transaction
     finally:
-        for store in stores:
-            await store.aclose()
+        del caught  # held until here: its traceback would keep a cursor alive
+        await store.aclose()
 
 
-def test_bad_busy_timeout_is_refused(tmp_path: Path) -> None:
-    """busy_timeout must be > 0; the message names it."""
-    with pytest.raises(ValueError, match="'busy_timeout'"):
-        SQLiteTriggerStore(tmp_path / "x.db", busy_timeout=0)
+# --- read-only databases ------------------------------------------------------
 
 
-async def test_a_call_queued_behind_aclose_fails_cleanly(tmp_path: Path) -> None:
-    """A call waiting for the connection when the store closes raises, not crashes."""
+async def _file_with_rows(path: Path) -> None:
+    """Create the file with rows a (enabled) and b (disabled)."""
+    async with SQLiteTriggerStore(path) as store:
+        await store.add(name="a", interval="1h")
+        await store.add(name="b", interval="1h", enabled=False)
+
+
+async def test_a_read_only_uri_is_listed(tmp_path: Path) -> None:
+    """'file:...?mode=ro' is an SQLite URI: it lists; only writes fail."""
+    path = tmp_path / "triggers.db"
+    await _file_with_rows(path)
+    async with SQLiteTriggerStore(f"file:{path}?mode=ro") as store:
+        assert names(await store.all()) == ["a", "b"]
+        assert names(await store.enabled()) == ["a"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await store.add(name="c", interval="1h")
+        assert names(await store.all()) == ["a", "b"]
+
+
+async def test_a_read_only_file_not_in_wal_mode_is_listed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When switching to WAL fails on a read-only file, that is DEBUG, not fatal."""
+    caplog.set_level(logging.DEBUG, logger="tickwork.triggers")
+    path = tmp_path / "triggers.db"
+    await _file_with_rows(path)
+    edit(path, "PRAGMA journal_mode = DELETE")
+    async with SQLiteTriggerStore(f"file:{path}?mode=ro") as store:
+        assert names(await store.all()) == ["a", "b"]
+    wal = [r for r in caplog.records if "WAL" in r.getMessage()]
+    assert [r.levelno for r in wal] == [logging.DEBUG]
+
+
+async def test_a_database_that_refuses_writes_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where every write fails (query_only), listing works: no write lock is taken."""
+    path = tmp_path / "triggers.db"
+    await _file_with_rows(path)
+    connect = sqlite3.connect
+
+    def refusing_writes(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = connect(*args, **kwargs)
+        connection.execute("PRAGMA query_only = ON")
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", refusing_writes)
+    async with SQLiteTriggerStore(path) as store:
+        assert names(await store.all()) == ["a", "b"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await store.claim("x", None, "2026-01-01T00:00:00Z")
+
+
+# --- closing ------------------------------------------------------------------
+
+
+async def test_a_second_aclose_finishes_what_a_failed_one_left(
+    tmp_path: Path,
+) -> None:
+    """If closing the connection failed once, the next aclose closes it."""
     store = SQLiteTriggerStore(tmp_path / "t.db")
     await store.all()
-    outcome: list[BaseException] = []
+    assert store._connection is not None
+    real: sqlite3.Connection = store._connection
 
-    async def listing() -> None:
-        try:
-            await store.all()
-        except TriggerStoreError as exc:
-            outcome.append(exc)
+    class FailsOnce:
+        """The connection, whose first close raises."""
 
-    # Hold the connection so both calls queue; the listing queued first.
-    async with trio.open_nursery() as nursery, store._limiter:
-        nursery.start_soon(listing)
-        await trio.testing.wait_all_tasks_blocked()
-        nursery.start_soon(store.aclose)
-        await trio.testing.wait_all_tasks_blocked()
-    assert len(outcome) == 1
-    assert "closed" in str(outcome[0])
+        failed = False
+
+        def close(self) -> None:
+            """Raise the first time, then close."""
+            if not self.failed:
+                self.failed = True
+                msg = "disk I/O error"
+                raise sqlite3.OperationalError(msg)
+            real.close()
+
+    store._connection = FailsOnce()  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        await store.aclose()
+    await store.aclose()
     assert store._connection is None
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        real.execute("SELECT 1")
+    with pytest.raises(TriggerStoreError, match="closed"):
+        await store.all()
+
+
+async def test_aclose_waits_for_the_call_in_flight_then_closes(
+    tmp_path: Path,
+) -> None:
+    """A cancelled aclose waits, shielded, for the connection to be free."""
+    store = SQLiteTriggerStore(tmp_path / "t.db")
+    await store.all()
+    done = trio.Event()
+
+    async def close() -> None:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.aclose()
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        async with holding(store._limiter):
+            nursery.start_soon(close)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not done.is_set()  # still waiting for the "call in flight"
+            assert store._connection is not None
+        await done.wait()
+    assert store._connection is None
+
+
+def test_only_undecodable_text_is_read_again() -> None:
+    """Another SQLite error of a query is raised as it is, not retried as bytes."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            sqlite_module.fetch(connection, "SELECT * FROM nowhere")
+        assert connection.text_factory is str
+    finally:
+        connection.close()
+
+
+async def test_a_busy_file_is_not_taken_for_a_read_only_one(tmp_path: Path) -> None:
+    """If WAL cannot be set because another holds a lock, opening fails loudly."""
+    path = tmp_path / "triggers.db"
+    await _file_with_rows(path)
+    edit(path, "PRAGMA journal_mode = DELETE")
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM tickwork_triggers").fetchall()  # a read lock
+        async with SQLiteTriggerStore(path, busy_timeout=0.05) as store:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await store.all()
+    finally:
+        reader.close()
+
+
+async def test_a_call_that_leaves_a_transaction_open_loses_its_connection(
+    tmp_path: Path,
+) -> None:
+    """A connection still in a transaction after a call is closed, not reused."""
+    path = tmp_path / "triggers.db"
+    await _file_with_rows(path)
+    async with SQLiteTriggerStore(path) as store:
+        await store._run(lambda c: c.execute("BEGIN IMMEDIATE"))
+        assert store._connection is None
+        edit(path, "DELETE FROM tickwork_triggers WHERE name = 'a'")  # not locked
+        assert names(await store.all()) == ["b"]
+
+
+async def test_a_missing_version_row_is_written_again(tmp_path: Path) -> None:
+    """Tables without their version row get it back on the next open."""
+    path = tmp_path / "triggers.db"
+    await _file_with_rows(path)
+    edit(path, "DELETE FROM tickwork_meta")
+    async with SQLiteTriggerStore(path) as store:
+        assert names(await store.all()) == ["a", "b"]
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT * FROM tickwork_meta").fetchall() == [
+            ("schema_version", "1")
+        ]
+    check.close()
+
+
+async def test_an_empty_read_only_database_cannot_be_set_up(tmp_path: Path) -> None:
+    """Without tables, a read-only file fails with SQLite's error; nothing is held."""
+    path = tmp_path / "empty.db"
+    edit(path, "PRAGMA user_version = 1")  # a valid, empty database file
+    async with SQLiteTriggerStore(f"file:{path}?mode=ro") as store:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await store.all()
+        assert store._connection is None
+    edit(path, "CREATE TABLE other (x)")  # no lock was left behind

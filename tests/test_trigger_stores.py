@@ -1,7 +1,9 @@
 """The TriggerStore contract, run against every store: memory, SQLite, PostgreSQL.
 
-Real stores use worker threads, so these tests run on Trio's real clock; none
-of them sleeps.
+The first part runs against each store alone; the second against each
+database several stores share (SQLite and PostgreSQL), edited on the side by
+its own driver. Real stores use worker threads, so these tests run on Trio's
+real clock; none of them sleeps.
 """
 
 from __future__ import annotations
@@ -9,12 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+import trio
+import trio.testing
 
+from tests.trigger_helpers import (
+    PostgresDatabase,
+    SQLiteDatabase,
+    check_each_window_fires_once,
+    holding,
+)
 from tickwork import InvalidConfigError, WrongTypeError
 from tickwork.triggers import (
     MemoryTriggerStore,
-    PostgresTriggerStore,
-    SQLiteTriggerStore,
     TriggerRow,
     TriggerStore,
     TriggerStoreError,
@@ -25,8 +33,17 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from tests.trigger_helpers import Database
+
 T1 = "2026-01-01T00:00:00Z"
 T2 = "2026-01-01T00:15:00.250000Z"
+
+
+def _database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """An empty database of *kind*, "sqlite" or "postgres"."""
+    if kind == "sqlite":
+        return SQLiteDatabase(tmp_path / "triggers.db")
+    return PostgresDatabase(request.getfixturevalue("postgres_dsn"))
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -37,12 +54,16 @@ async def store(
     made: TriggerStore
     if request.param == "memory":
         made = MemoryTriggerStore()
-    elif request.param == "sqlite":
-        made = SQLiteTriggerStore(tmp_path / "triggers.db")
     else:
-        made = PostgresTriggerStore(request.getfixturevalue("postgres_dsn"))
+        made = _database(request.param, request, tmp_path).open()
     async with made:
         yield made
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """An empty database of each kind that several stores can share."""
+    return _database(request.param, request, tmp_path)
 
 
 async def test_add_creates_an_enabled_row_that_never_fired(store: TriggerStore) -> None:
@@ -88,7 +109,12 @@ async def test_duplicate_name_is_a_value_error_and_changes_nothing(
         ("", "15m", True, InvalidConfigError, "'name'"),
         (" x", "15m", True, InvalidConfigError, "'name'"),
         (None, "15m", True, WrongTypeError, "'name'"),
-        ("x", "15m", 1, WrongTypeError, "'enabled'"),
+        ("a\nb", "15m", True, InvalidConfigError, "'name' must not contain control"),
+        ("a\x00b", "15m", True, InvalidConfigError, "'name' must not contain control"),
+        ("a\x1b[2Jb", "15m", True, InvalidConfigError, "'name'"),
+        ("x\n", "15m", True, InvalidConfigError, "'name'"),
+        ("x", "15m", 1, WrongTypeError, "'enabled' must be a bool"),
+        ("x", "15m", None, WrongTypeError, "'enabled' must be a bool"),
     ],
 )
 async def test_add_refuses_bad_arguments_and_stores_nothing(  # noqa: PLR0917
@@ -134,7 +160,7 @@ async def test_claim_many_wins_exactly_the_rows_whose_text_still_matches(
     rows = [await store.add(name=f"t{i}", interval="1m") for i in range(4)]
     assert await store.claim(rows[1].id, None, T1)
     claims = [(row.id, row.last_fired_at) for row in rows] + [("gone", None)]
-    won = await store.claim_many(claims, T2)  # type: ignore[attr-defined]
+    won = await store.claim_many(claims, T2)
     assert won == {rows[0].id, rows[2].id, rows[3].id}
     assert [row.last_fired_at for row in await store.all()] == [T2, T1, T2, T2]
 
@@ -187,6 +213,26 @@ async def test_rows_keep_unusual_text_exactly(store: TriggerStore) -> None:
     ]
 
 
+async def test_messages_cut_the_values_they_show(store: TriggerStore) -> None:
+    """A name of 1 000 characters shows as 200 at most in every error."""
+    long = "n" * 1000
+    await store.add(name=long, interval="1h")
+    errors: list[Exception] = []
+    for call in (
+        lambda: store.add(name=long, interval="1h"),
+        lambda: store.add(name="x", interval=long),
+        lambda: store.remove(long + "?"),
+        lambda: store.set_enabled(long + "?", False),
+        lambda: store.set_enabled("x", long),  # type: ignore[arg-type]
+    ):
+        with pytest.raises((ValueError, TypeError, KeyError)) as caught:
+            await call()
+        errors.append(caught.value)
+    for error in errors:
+        assert 0 < len(str(error)) < 400
+        assert "…" in str(error)
+
+
 def test_memory_store_refuses_duplicate_rows_and_counts_in_repr() -> None:
     """Initial rows must have unique names; repr says how many rows it holds."""
     rows = [
@@ -196,3 +242,85 @@ def test_memory_store_refuses_duplicate_rows_and_counts_in_repr() -> None:
     with pytest.raises(ValueError, match="'a' exists"):
         MemoryTriggerStore(rows)
     assert repr(MemoryTriggerStore(rows[:1])) == "<MemoryTriggerStore with 1 row(s)>"
+
+
+# --- one database, several stores ---------------------------------------------
+
+
+async def test_four_stores_on_one_database_fire_each_window_once(
+    database: Database,
+) -> None:
+    """4 stores on one database racing over 48 due rows: each fires once a window."""
+    stores = [database.open() for _ in range(4)]
+    try:
+        with trio.fail_after(60):
+            await check_each_window_fires_once(stores)
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("version", "match"),
+    [
+        ("99", r"schema version 99; .* up to 1\b"),
+        ("v2", r"schema version v2; "),
+        ("²", r"schema version ²; "),
+        ("9" * 5000, r"schema version 9{199}…; "),
+    ],
+)
+async def test_a_database_from_a_newer_tickwork_is_refused(
+    database: Database, version: str, match: str
+) -> None:
+    """A schema version above ours, or not a number, raises TriggerStoreError."""
+    async with database.open() as store:
+        await store.all()
+    database.execute(f"UPDATE tickwork_meta SET value = '{version}'")  # noqa: S608
+    async with database.open() as store:
+        with pytest.raises(TriggerStoreError, match=match) as caught:
+            await store.all()
+        assert len(str(caught.value)) < 400
+
+
+async def test_a_call_queued_behind_aclose_fails_cleanly(database: Database) -> None:
+    """A call queued for a connection as the store closes raises TriggerStoreError."""
+    store = database.open()
+    await store.all()
+    outcome: list[BaseException] = []
+
+    async def listing() -> None:
+        try:
+            await store.all()
+        except Exception as exc:  # noqa: BLE001 - the test looks at what it is
+            outcome.append(exc)
+
+    # Hold every connection so the listing queues; it queued before the close.
+    async with trio.open_nursery() as nursery, holding(store._limiter):
+        nursery.start_soon(listing)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(store.aclose)
+        await trio.testing.wait_all_tasks_blocked()
+    assert [type(error) for error in outcome] == [TriggerStoreError]
+    assert "closed" in str(outcome[0])
+    assert database.released(store)
+
+
+async def test_a_cancelled_aclose_still_closes(database: Database) -> None:
+    """aclose cancelled while a call holds the connection still closes the store."""
+    store = database.open()
+    await store.all()
+    cancelled = []
+
+    async def close() -> None:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.aclose()
+        cancelled.append(scope.cancelled_caught)
+
+    async with trio.open_nursery() as nursery, holding(store._limiter):
+        nursery.start_soon(close)
+        await trio.testing.wait_all_tasks_blocked()
+    assert cancelled == [True]  # it honoured the cancel, after closing
+    assert database.released(store)
+    with pytest.raises(TriggerStoreError, match="closed"):
+        await store.all()

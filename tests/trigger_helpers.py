@@ -1,17 +1,25 @@
-"""Helpers for the trigger tests: an injected wall clock and a recording dispatch."""
+"""Helpers for the trigger tests: a wall clock, a recording dispatch, databases."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import trio
 
-from tickwork.triggers import SweepReport, TriggerSweeper
+from tickwork.triggers import (
+    PostgresTriggerStore,
+    SQLiteTriggerStore,
+    SweepReport,
+    TriggerSweeper,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
+    from pathlib import Path
 
     from tickwork.triggers import TriggerRow, TriggerStore
 
@@ -92,8 +100,7 @@ class ListTogether:
         self, claims: Sequence[tuple[str, str | None]], fired_at: str
     ) -> frozenset[str]:
         """As the store."""
-        won: frozenset[str] = await self.store.claim_many(claims, fired_at)  # type: ignore[attr-defined]
-        return won
+        return await self.store.claim_many(claims, fired_at)
 
 
 class Rendezvous:
@@ -162,3 +169,72 @@ async def check_each_window_fires_once(
         again = await race(stores, dispatch, wall)
         assert all(report.not_due == tuple(names) for report in again)
         wall.advance(60)
+
+
+@final
+class SQLiteDatabase:
+    """An SQLite file several stores open, edited by plain sqlite3 on the side."""
+
+    def __init__(self, path: Path) -> None:
+        """The database in the file *path* (created by the first store)."""
+        self.path = path
+
+    def open(self) -> SQLiteTriggerStore:
+        """A new store on the file."""
+        return SQLiteTriggerStore(self.path)
+
+    def execute(self, statement: str) -> None:
+        """Run *statement* through a connection of its own, committed."""
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            connection.execute(statement)
+        finally:
+            connection.close()
+
+    @staticmethod
+    def released(store: TriggerStore) -> bool:
+        """Whether *store* holds no connection."""
+        assert isinstance(store, SQLiteTriggerStore)
+        return store._connection is None
+
+
+@final
+class PostgresDatabase:
+    """A PostgreSQL database several stores open, edited by psycopg on the side."""
+
+    def __init__(self, dsn: str) -> None:
+        """The database at *dsn* (tables created by the first store)."""
+        self.dsn = dsn
+
+    def open(self) -> PostgresTriggerStore:
+        """A new store (with a pool of its own) on the database."""
+        return PostgresTriggerStore(self.dsn)
+
+    def execute(self, statement: str) -> None:
+        """Run *statement* through a connection of its own, committed."""
+        import psycopg  # noqa: PLC0415 - only the PostgreSQL tests have it
+
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            connection.execute(statement)
+
+    @staticmethod
+    def released(store: TriggerStore) -> bool:
+        """Whether *store*'s pool is closed."""
+        assert isinstance(store, PostgresTriggerStore)
+        return store._pool.closed
+
+
+Database = SQLiteDatabase | PostgresDatabase
+
+
+@contextlib.asynccontextmanager
+async def holding(limiter: trio.CapacityLimiter) -> AsyncIterator[None]:
+    """Borrow every token of *limiter*, so that calls queue until the block ends."""
+    borrowers = [object() for _ in range(int(limiter.total_tokens))]
+    for borrower in borrowers:
+        await limiter.acquire_on_behalf_of(borrower)
+    try:
+        yield
+    finally:
+        for borrower in borrowers:
+            limiter.release_on_behalf_of(borrower)

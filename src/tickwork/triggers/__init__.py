@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from tickwork._errors import TriggerStoreError, UnknownTriggerError
 from tickwork.triggers._memory import MemoryTriggerStore
-from tickwork.triggers._model import TriggerRow, TriggerStore, parse_interval
+from tickwork.triggers._model import TriggerRow, parse_interval
 from tickwork.triggers._postgres import PostgresTriggerStore
 from tickwork.triggers._sqlite import SQLiteTriggerStore
+from tickwork.triggers._store import TriggerStore
 from tickwork.triggers._sweeper import SweepReport, TriggerSweeper
 
 __all__ = [

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from tickwork._errors import TriggerStoreError, UnknownTriggerError
-from tickwork.triggers._model import (
+from tickwork._validation import check_bool
+from tickwork.triggers._model import TriggerRow
+from tickwork.triggers._store import (
     StoreContext,
-    TriggerRow,
-    check_enabled,
     check_new_trigger,
+    closed,
     duplicate_name,
+    unknown_name,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ class MemoryTriggerStore(StoreContext):
     async def _ready(self) -> None:
         await trio.lowlevel.checkpoint()
         if self._closed:
-            msg = "this MemoryTriggerStore is closed"
-            raise TriggerStoreError(msg)
+            raise closed(self)
 
     async def enabled(self) -> Sequence[TriggerRow]:
         """The rows with ``enabled=True``, ordered by name."""
@@ -109,7 +109,7 @@ class MemoryTriggerStore(StoreContext):
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
         """Enable or disable the trigger called *name*."""
-        check_enabled(enabled)
+        check_bool("enabled", enabled)
         await self._ready()
         row = self._rows[self._id(name)]
         self._rows[row.id] = attrs.evolve(row, enabled=enabled)
@@ -124,8 +124,7 @@ class MemoryTriggerStore(StoreContext):
         try:
             return self._ids[name]
         except KeyError:
-            msg = f"no trigger named {name!r}"
-            raise UnknownTriggerError(msg) from None
+            raise unknown_name(name) from None
 
     async def aclose(self) -> None:
         """Mark the store closed; later calls raise `TriggerStoreError`."""

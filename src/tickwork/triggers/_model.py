@@ -1,7 +1,8 @@
 """What a persisted trigger is: its row, its interval text and its timestamps.
 
-Pure: no trio, no clock. Wall-clock time enters only as arguments, so the
-sweeper's decisions are testable with any injected "now".
+Pure: no trio, no clock, no SQL. Wall-clock time enters only as arguments, so
+the sweeper's decisions are testable with any injected "now". Where rows live
+is `tickwork.triggers._store`; the tables, `tickwork.triggers._schema`.
 """
 
 from __future__ import annotations
@@ -9,17 +10,12 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Final
 
 import attrs
 
-from tickwork._errors import InvalidConfigError, TriggerStoreError, WrongTypeError
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-    from types import TracebackType
-
-    from typing_extensions import Self
+from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._text import brief
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 # One or more <digits><unit> groups, units in the order d, h, m, s, each at
@@ -29,9 +25,15 @@ _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
-# The version of the tables every store creates; a store refuses a database
-# whose version is higher.
-SCHEMA_VERSION: Final = 1
+MAX_INTERVAL: Final = "36500d"
+# The longest interval: 100 years. No periodic work in a service waits
+# longer, so a longer one is a typo or garbage; and it keeps an interval's
+# microseconds below 2**53 (3.2e15 < 9.0e15), exact in a float, so the
+# sweeper's arithmetic never overflows or rounds.
+MAX_INTERVAL_SECONDS: Final = 36_500 * 86_400
+# More significant digits than the maximum has means a number above it;
+# refusing by length first keeps int() off thousands of digits.
+_MAX_DIGITS: Final = len(str(MAX_INTERVAL_SECONDS))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - for naive UTC arithmetic
 _MICROSECOND = timedelta(microseconds=1)
@@ -43,7 +45,10 @@ class TriggerRow:
 
     The sweeper reads rows as they are and reports broken ones instead of
     failing, so building a row never validates it; `TriggerStore.add` is
-    what checks new triggers.
+    what checks new triggers. A row edited by hand may even hold values of
+    other types than annotated (SQLite hands back undecodable text as
+    `bytes`, a NULL id as None, an odd ``enabled`` as stored); the sweeper
+    reports such a row as invalid.
     """
 
     id: str
@@ -66,9 +71,13 @@ def parse_interval(text: str) -> float:
     ``d``, ``h``, ``m`` and ``s``, each at most once and in that order:
     ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``. Nothing else is accepted:
     no spaces, signs, fractions, upper case, bare numbers or zero groups.
+    The total may not exceed `MAX_INTERVAL` (``"36500d"``, 100 years).
+    Whatever it is given, it returns a finite float > 0 or raises one of the
+    two errors below; messages show at most 200 characters of the value.
 
     Raises:
-        InvalidConfigError: *text* does not follow the grammar (a `ValueError`).
+        InvalidConfigError: *text* does not follow the grammar, or is longer
+            than 100 years (a `ValueError`).
         WrongTypeError: *text* is not a str (a `TypeError`).
 
     Example:
@@ -76,31 +85,53 @@ def parse_interval(text: str) -> float:
         5400.0
     """
     value: object = text  # callers without type checking pass anything
-    if not isinstance(value, str):
-        msg = f"'interval' must be duration text such as '15m' (got {value!r})"
-        raise WrongTypeError(msg)
+    if not isinstance(value, str):  # before the cache, which would hash it
+        raise _not_text(value)
     return float(interval_seconds(value))
 
 
 @functools.lru_cache(maxsize=4096)
 def interval_seconds(text: str) -> int:
-    """`parse_interval` as whole seconds, cached: a sweep parses every row."""
-    match = _INTERVAL.fullmatch(text)
-    if not text or match is None:
+    """`parse_interval` as whole seconds, cached: a sweep parses every row.
+
+    Raises as `parse_interval` does (only successes are cached); a value
+    that cannot be hashed raises the cache's `TypeError`.
+    """
+    value: object = text  # a store may hand back bytes
+    if not isinstance(value, str):
+        raise _not_text(value)
+    match = _INTERVAL.fullmatch(value)
+    if not value or match is None:
         msg = (
             "'interval' must be one or more <positive integer><unit> groups, "
-            f"units d, h, m, s in that order, e.g. '1h30m' (got {text!r})"
+            f"units d, h, m, s in that order, e.g. '1h30m' (got {brief(value)})"
         )
         raise InvalidConfigError(msg)
     total = 0
     for digits, (unit, seconds) in zip(match.groups(), _UNITS, strict=True):
         if digits is None:
             continue
-        if int(digits) == 0:
-            msg = f"'interval' groups must be positive (got {text!r}: 0{unit})"
+        significant = digits.lstrip("0")
+        if not significant:
+            msg = f"'interval' groups must be positive (got {brief(value)}: 0{unit})"
             raise InvalidConfigError(msg)
-        total += int(digits) * seconds
+        if len(significant) > _MAX_DIGITS:
+            total = MAX_INTERVAL_SECONDS + 1
+            break
+        total += int(significant) * seconds
+    if total > MAX_INTERVAL_SECONDS:
+        msg = (
+            f"'interval' must be at most {MAX_INTERVAL} (100 years) "
+            f"(got {brief(value)})"
+        )
+        raise InvalidConfigError(msg)
     return total
+
+
+def _not_text(value: object) -> WrongTypeError:
+    return WrongTypeError(
+        f"'interval' must be duration text such as '15m' (got {brief(value)})"
+    )
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -110,7 +141,7 @@ def format_timestamp(moment: datetime) -> str:
         WrongTypeError: *moment* is naive, so its UTC time is unknown.
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        msg = f"the clock must return an aware datetime (got naive {moment!r})"
+        msg = f"the clock must return an aware datetime (got naive {brief(moment)})"
         raise WrongTypeError(msg)
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
 
@@ -141,7 +172,7 @@ def timestamp_micros(text: str) -> int:
         return (naive - _NAIVE_EPOCH) // _MICROSECOND
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
-        msg = f"not an RFC 3339 timestamp: {text!r}"
+        msg = f"not an RFC 3339 timestamp: {brief(text)}"
         raise ValueError(msg)
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     if offset in {"Z", "z"}:
@@ -171,170 +202,3 @@ def datetime_micros(moment: datetime) -> int:
 def utc_now() -> datetime:
     """The sweeper's default clock: the current UTC time, aware."""
     return datetime.now(timezone.utc)
-
-
-def check_new_trigger(name: object, interval: object, enabled: object) -> None:
-    """Check the arguments of `TriggerStore.add`; stores call it first.
-
-    Raises:
-        InvalidConfigError: empty name or bad interval text.
-        WrongTypeError: a value of the wrong type.
-    """
-    if not isinstance(name, str):
-        msg = f"'name' must be a str (got {name!r})"
-        raise WrongTypeError(msg)
-    if not name or name != name.strip():
-        msg = f"'name' must be non-empty, without surrounding spaces (got {name!r})"
-        raise InvalidConfigError(msg)
-    parse_interval(interval)  # type: ignore[arg-type]  # it checks the type itself
-    check_enabled(enabled)
-
-
-def check_enabled(enabled: object) -> None:
-    """Require a bool for 'enabled'.
-
-    Raises:
-        WrongTypeError: *enabled* is not a bool.
-    """
-    if not isinstance(enabled, bool):
-        msg = f"'enabled' must be a bool (got {enabled!r})"
-        raise WrongTypeError(msg)
-
-
-def ensure_schema(
-    store: object,
-    execute: Callable[[str, tuple[object, ...]], Any],
-    statements: Iterable[str],
-    insert_version: str,
-) -> None:
-    """Create a store's tables if missing, then record or check its version.
-
-    Runs in the caller's transaction, with the caller's driver: *execute* is
-    its connection's ``execute``, *statements* its dialect's ``CREATE TABLE
-    IF NOT EXISTS`` statements, *insert_version* its ``INSERT`` of the
-    version into ``tickwork_meta`` with one placeholder.
-
-    Raises:
-        TriggerStoreError: the database carries a schema version above
-            `SCHEMA_VERSION` (or one that is not a number).
-    """
-    for statement in statements:
-        execute(statement, ())
-    found = execute(
-        "SELECT value FROM tickwork_meta WHERE key = 'schema_version'", ()
-    ).fetchone()
-    if found is None:
-        execute(insert_version, (str(SCHEMA_VERSION),))
-    elif not found[0].isdigit() or int(found[0]) > SCHEMA_VERSION:
-        msg = (
-            f"{store!r} has schema version {found[0]}; this tickwork knows "
-            f"versions up to {SCHEMA_VERSION}: upgrade tickwork"
-        )
-        raise TriggerStoreError(msg)
-
-
-def duplicate_name(name: str) -> InvalidConfigError:
-    """The error every store raises when `add` meets a name it holds."""
-    return InvalidConfigError(
-        f"'name' must be unique in the store: a trigger named {name!r} exists"
-    )
-
-
-class TriggerStore(Protocol):
-    """Where triggers live; the sweeper and the command line use only this.
-
-    Every method is async and safe to call from Trio. Stores keep
-    ``last_fired_at`` as the exact text they were given, and `claim`
-    compares that text, so the compare-and-set never depends on formatting.
-
-    A store may also offer ``claim_many(claims, fired_at) -> frozenset[str]``,
-    which compare-and-sets many ``(trigger_id, seen)`` pairs to the same
-    *fired_at* in one transaction and returns the ids it won. The sweeper
-    uses it when present, so a sweep with many due rows costs a few round
-    trips, not one per row. All three tickwork stores have it.
-    """
-
-    async def enabled(self) -> Sequence[TriggerRow]:
-        """The rows with ``enabled=True``, ordered by name."""
-        ...
-
-    async def all(self) -> Sequence[TriggerRow]:
-        """Every row, ordered by name."""
-        ...
-
-    async def claim(self, trigger_id: str, seen: str | None, fired_at: str) -> bool:
-        """Compare-and-set ``last_fired_at`` of the row *trigger_id*.
-
-        Stores *fired_at* only if ``last_fired_at`` still equals *seen* (what
-        this sweep read), in one atomic step.
-
-        Returns:
-            True if this caller won the window; False if another did first or
-            the row is gone.
-        """
-        ...
-
-    async def add(
-        self, *, name: str, interval: str, enabled: bool = True
-    ) -> TriggerRow:
-        """Create a trigger that never fired.
-
-        Raises:
-            InvalidConfigError: a bad interval (see `parse_interval`), an empty
-                name, or a name the store already holds (a `ValueError`).
-        """
-        ...
-
-    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
-        """Enable or disable the trigger called *name*.
-
-        Raises:
-            UnknownTriggerError: no trigger has that name (a `KeyError`).
-        """
-        ...
-
-    async def remove(self, name: str) -> None:
-        """Delete the trigger called *name*.
-
-        Raises:
-            UnknownTriggerError: no trigger has that name (a `KeyError`).
-        """
-        ...
-
-    async def aclose(self) -> None:
-        """Release the store's connections; later calls raise."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Return the store itself."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the store."""
-        ...
-
-
-class StoreContext:
-    """``async with store:`` for the tickwork stores: closes on the way out."""
-
-    async def aclose(self) -> None:
-        """Release the store's connections."""
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        """Return the store itself."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the store."""
-        await self.aclose()

@@ -19,19 +19,17 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 import trio
 
-from tickwork._errors import (
-    InvalidConfigError,
-    TriggerStoreError,
-    UnknownTriggerError,
-)
-from tickwork._validation import check_positive, check_positive_int
-from tickwork.triggers._model import (
+from tickwork._errors import InvalidConfigError
+from tickwork._text import cut
+from tickwork._validation import check_bool, check_positive, check_positive_int
+from tickwork.triggers._model import TriggerRow
+from tickwork.triggers._schema import ensure_schema
+from tickwork.triggers._store import (
     StoreContext,
-    TriggerRow,
-    check_enabled,
     check_new_trigger,
+    closed,
     duplicate_name,
-    ensure_schema,
+    unknown_name,
 )
 
 if TYPE_CHECKING:
@@ -91,9 +89,16 @@ class PostgresTriggerStore(StoreContext):
     Tables ``tickwork_triggers`` and ``tickwork_meta`` (with the schema
     version) are created on first use. Needs the ``tickwork[postgres]`` extra.
     Connections come from a pool opened on first use; when the server is
-    unreachable a call fails after *connect_timeout* and the next one tries
-    again. Cancelling a call waits for the statement in flight, which
-    *statement_timeout* bounds. The password never appears in `repr` or logs.
+    unreachable a call fails after *connect_timeout* (with
+    ``psycopg_pool.PoolTimeout``) and the next one tries again. The password
+    never appears in `repr` or logs.
+
+    Cancelling a call cannot interrupt it in its worker thread, so it waits
+    for the call in flight: up to *connect_timeout* for a connection, plus
+    *statement_timeout* for each statement the call runs (one for a listing,
+    a claim or a change; the first call of a store also creates the schema,
+    a few more). A server that vanishes without closing the connection is
+    bounded only by the operating system's TCP timeouts.
 
     Args:
         dsn: a libpq connection string or ``postgresql://`` URI.
@@ -152,14 +157,15 @@ class PostgresTriggerStore(StoreContext):
             timeout=self.connect_timeout,
             name="tickwork-triggers",
         )
+        self._pool_closed = psycopg_pool.PoolClosed
         self._limiter = trio.CapacityLimiter(max_connections)
         self._setup_lock = threading.Lock()
         self._ready = False
         self._closed = False
 
     def __repr__(self) -> str:
-        """Name the server and database, never the password."""
-        return f"<PostgresTriggerStore {self._where}>"
+        """Name the server and database, never the password (cut to 200)."""
+        return f"<PostgresTriggerStore {cut(self._where)}>"
 
     def _configure(self, connection: psycopg.Connection[Any]) -> None:
         connection.autocommit = True  # each statement is its own transaction
@@ -171,28 +177,43 @@ class PostgresTriggerStore(StoreContext):
     async def _run(self, operation: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Run *operation* with a pooled connection, in a worker thread."""
         if self._closed:
-            msg = f"{self!r} is closed"
-            raise TriggerStoreError(msg)
+            raise closed(self)
         return await trio.to_thread.run_sync(
             self._call, operation, limiter=self._limiter
         )
 
     def _call(self, operation: Callable[[psycopg.Connection[Any]], T]) -> T:
-        if not self._ready:
-            with self._setup_lock:
-                if not self._ready:
-                    self._pool.open()
-                    with self._pool.connection() as connection:
-                        self._create_schema(connection)
-                    self._ready = True
-                    LOGGER.debug("%r: schema ready", self)
-        with self._pool.connection() as connection:
-            return operation(connection)
+        # Checked again here: the store may have closed while this call
+        # waited for the limiter; and if it closes between this check and
+        # the pool, the pool's PoolClosed means the same.
+        try:
+            if self._closed:
+                raise closed(self)
+            if not self._ready:
+                self._set_up()
+            with self._pool.connection() as connection:
+                return operation(connection)
+        except self._pool_closed:
+            raise closed(self) from None
+
+    def _set_up(self) -> None:
+        """Open the pool and create the schema, once for all threads."""
+        with self._setup_lock:
+            if not self._ready:
+                self._pool.open()
+                with self._pool.connection() as connection:
+                    self._create_schema(connection)
+                self._ready = True
+                LOGGER.debug("%r: schema ready", self)
 
     def _create_schema(self, connection: psycopg.Connection[Any]) -> None:
+        def query(statement: str, args: tuple[object, ...]) -> list[Any]:
+            cursor = connection.execute(statement, args)
+            return cursor.fetchall() if cursor.description is not None else []
+
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            ensure_schema(self, connection.execute, _SCHEMA, _INSERT_VERSION)
+            ensure_schema(self, query, _SCHEMA, _INSERT_VERSION)
 
     async def enabled(self) -> Sequence[TriggerRow]:
         """The rows with ``enabled=True``, ordered by name."""
@@ -249,7 +270,7 @@ class PostgresTriggerStore(StoreContext):
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
         """Enable or disable the trigger called *name*."""
-        check_enabled(enabled)
+        check_bool("enabled", enabled)
         count = await self._run(
             lambda c: (
                 c.execute(
@@ -272,20 +293,27 @@ class PostgresTriggerStore(StoreContext):
         _found(count, name)
 
     async def aclose(self) -> None:
-        """Close the pool; later calls raise `TriggerStoreError`."""
-        if not self._closed:
-            self._closed = True
+        """Close the pool; later calls raise `TriggerStoreError`.
+
+        Calls waiting for a connection fail with `TriggerStoreError`; a call
+        in flight keeps its connection until it is done, and that connection
+        is then closed. Closing waits (at most 5 s) for the pool's own
+        threads. It is shielded, so a cancelled aclose still closes (then
+        raises `trio.Cancelled`); calling it again is harmless.
+        """
+        self._closed = True
+        with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self._pool.close)
+        await trio.lowlevel.checkpoint_if_cancelled()
 
 
 def _rows(connection: psycopg.Connection[Any], query: str) -> list[TriggerRow]:
-    return [TriggerRow(*row) for row in connection.execute(query)]
+    return [TriggerRow(*row) for row in connection.execute(query).fetchall()]
 
 
 def _found(count: int, name: str) -> None:
     if count == 0:
-        msg = f"no trigger named {name!r}"
-        raise UnknownTriggerError(msg)
+        raise unknown_name(name)
 
 
 def _describe(params: dict[str, Any]) -> str:

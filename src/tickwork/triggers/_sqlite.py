@@ -5,14 +5,14 @@ One connection, used by one worker thread at a time (a
 runs in WAL mode with ``synchronous=FULL``, so a claim that returned is on
 disk, and claims take the write lock up front (``BEGIN IMMEDIATE``) so that
 several processes sharing the file queue on the busy timeout instead of
-failing. A schema version in ``tickwork_meta`` guards against files written
-by a newer tickwork.
+failing. What is done on the connection itself (opening, pragmas, the
+schema check, reading rows) is `tickwork.triggers._sqlite_connection`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import math
 import os
 import sqlite3
 import uuid
@@ -20,38 +20,33 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import trio
 
-from tickwork._errors import TriggerStoreError, UnknownTriggerError
-from tickwork._validation import check_positive
-from tickwork.triggers._model import (
+from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._text import brief
+from tickwork._validation import check_bool, check_number
+from tickwork.triggers._model import TriggerRow
+from tickwork.triggers._sqlite_connection import connect, execute, immediate, read_rows
+from tickwork.triggers._store import (
     StoreContext,
-    TriggerRow,
-    check_enabled,
     check_new_trigger,
+    closed,
     duplicate_name,
-    ensure_schema,
+    unknown_name,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
 LOGGER = logging.getLogger("tickwork.triggers.sqlite")
 
-_SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS tickwork_meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS tickwork_triggers (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        interval TEXT NOT NULL,
-        enabled INTEGER NOT NULL,
-        last_fired_at TEXT
-    )""",
+# SQLite takes its busy timeout as a C int of milliseconds: 2**31 - 1 ms.
+# Python's sqlite3 passes a larger value on wrapped (a negative int, which
+# SQLite reads as "do not wait"), so a longer timeout is refused, not cut.
+MAX_BUSY_TIMEOUT: Final = 2_147_483.647
+_MAX_BUSY_MS: Final = 2**31 - 1
+_INSERT: Final = (
+    "INSERT INTO tickwork_triggers (id, name, interval, enabled, last_fired_at) "
+    "VALUES (?, ?, ?, ?, NULL)"
 )
-_INSERT_VERSION: Final = "INSERT INTO tickwork_meta VALUES ('schema_version', ?)"
-_COLUMNS: Final = "id, name, interval, enabled, last_fired_at"
-_INSERT: Final = f"INSERT INTO tickwork_triggers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
 _CLAIM: Final = (
     "UPDATE tickwork_triggers SET last_fired_at = ? WHERE id = ? AND last_fired_at IS ?"
 )
@@ -64,18 +59,32 @@ class SQLiteTriggerStore(StoreContext):
     """A `TriggerStore` in an SQLite file, created with its schema on first use.
 
     Several processes may share the file: claims are serialised by SQLite's
-    write lock, so each window is won once. Cancelling a call waits for the
-    statement in flight (at most *busy_timeout* plus the statement itself).
+    write lock, so each window is won once. A database the process may not
+    write (a ``mode=ro`` URI, a read-only file) can still be listed: the
+    schema is checked by a read, and the write lock is taken only to create
+    missing tables. Text that is not UTF-8 in a row is returned as `bytes`,
+    a NULL id as None and an ``enabled`` other than 0 or 1 as stored, so one
+    row broken by hand is reported by the sweeper, alone.
+
+    Cancelling a call waits for its statement in flight: at most
+    *busy_timeout* for another writer's lock, plus the statement itself.
 
     Args:
-        path: the database file; created if missing. ``":memory:"`` works
-            for a store that lives as long as the object.
+        path: the database file, created if missing; ``":memory:"`` for a
+            store that lives as long as the object. A str starting with
+            ``"file:"`` is an SQLite URI, e.g. ``"file:triggers.db?mode=ro"``
+            to open it read-only (write ``./file:...`` for a file whose name
+            starts so).
         busy_timeout: seconds to wait for another writer's lock before a
-            call fails with ``sqlite3.OperationalError``; > 0.
+            call fails with ``sqlite3.OperationalError``; > 0 and at most
+            2147483.647 (SQLite's limit). It is rounded up to whole
+            milliseconds.
 
     Raises:
-        TriggerStoreError: on first use, if the file carries a schema version
-            newer than this tickwork knows.
+        InvalidConfigError: an empty *path* (which SQLite would take as a
+            private temporary database) or *busy_timeout* out of range.
+        WrongTypeError: *path* is not a str or `os.PathLike` of str, or
+            *busy_timeout* is not a number.
 
     Example:
         Building a store opens nothing yet; the first call creates the file::
@@ -90,67 +99,56 @@ class SQLiteTriggerStore(StoreContext):
     def __init__(
         self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0
     ) -> None:
-        """Remember where the file is; nothing is opened until first use."""
-        self.path = os.fspath(path)
-        self.busy_timeout = check_positive("busy_timeout", busy_timeout)
+        """Check the settings; nothing is opened until first use."""
+        self.path, self._uri = _check_path(path)
+        self.busy_timeout = _check_busy_timeout(busy_timeout)
+        self._busy_ms = min(math.ceil(self.busy_timeout * 1000), _MAX_BUSY_MS)
         self._limiter = trio.CapacityLimiter(1)
         self._connection: sqlite3.Connection | None = None
         self._closed = False
 
     def __repr__(self) -> str:
-        """Name the file."""
-        return f"<SQLiteTriggerStore {self.path!r}>"
+        """Name the file (cut to 200 characters)."""
+        return f"<SQLiteTriggerStore {brief(self.path)}>"
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run *operation* on the connection, in a worker thread, one at a time."""
         if self._closed:
-            msg = f"{self!r} is closed"
-            raise TriggerStoreError(msg)
+            raise closed(self)
         return await trio.to_thread.run_sync(
             self._call, operation, limiter=self._limiter
         )
 
     def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:  # closed while this call waited for the limiter
-            msg = f"{self!r} is closed"
-            raise TriggerStoreError(msg)
+            raise closed(self)
         if self._connection is None:
-            self._connection = self._open()
-        return operation(self._connection)
-
-    def _open(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout,
-            isolation_level=None,  # autocommit; transactions are explicit
-            check_same_thread=False,  # one thread at a time, via the limiter
-        )
-        try:
-            connection.execute(
-                f"PRAGMA busy_timeout = {round(self.busy_timeout * 1000)}"
+            self._connection = connect(
+                self.path, uri=self._uri, busy_ms=self._busy_ms, owner=self
             )
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal" and self.path != ":memory:":  # pragma: no cover
-                # e.g. a file system without shared memory for the WAL index
-                LOGGER.warning("%r: SQLite kept journal mode %r, not WAL", self, mode)
-            connection.execute("PRAGMA synchronous = FULL")
-            with _immediate(connection):
-                ensure_schema(self, connection.execute, _SCHEMA, _INSERT_VERSION)
-        except BaseException:
-            connection.close()
-            raise
-        LOGGER.debug("%r opened", self)
-        return connection
+            LOGGER.debug("%r opened", self)
+        connection = self._connection
+        try:
+            return operation(connection)
+        finally:
+            if connection.in_transaction:  # its ROLLBACK failed: start afresh
+                self._connection = None
+                connection.close()
 
     async def enabled(self) -> Sequence[TriggerRow]:
-        """The rows with ``enabled=True``, ordered by name."""
+        """The rows with ``enabled=True``, ordered by name.
+
+        That is every row whose ``enabled`` is not 0 (nor NULL), so a row
+        edited to hold 2 or ``'yes'`` is listed, as stored, and the sweeper
+        reports it invalid.
+        """
         return await self._run(
-            lambda c: _rows(c, "WHERE enabled <> 0 ORDER BY name", ())
+            lambda c: read_rows(c, "WHERE enabled <> 0 ORDER BY name")
         )
 
     async def all(self) -> Sequence[TriggerRow]:
         """Every row, ordered by name."""
-        return await self._run(lambda c: _rows(c, "ORDER BY name", ()))
+        return await self._run(lambda c: read_rows(c, "ORDER BY name"))
 
     async def claim(self, trigger_id: str, seen: str | None, fired_at: str) -> bool:
         """Store *fired_at* if ``last_fired_at`` still equals *seen*."""
@@ -163,13 +161,12 @@ class SQLiteTriggerStore(StoreContext):
         """`claim` for each ``(trigger_id, seen)`` pair in one transaction."""
 
         def claim(connection: sqlite3.Connection) -> frozenset[str]:
-            won = []
-            with _immediate(connection):
-                for trigger_id, seen in claims:
-                    cursor = connection.execute(_CLAIM, (fired_at, trigger_id, seen))
-                    if cursor.rowcount == 1:
-                        won.append(trigger_id)
-            return frozenset(won)
+            with immediate(connection):
+                return frozenset(
+                    trigger_id
+                    for trigger_id, seen in claims
+                    if execute(connection, _CLAIM, (fired_at, trigger_id, seen)) == 1
+                )
 
         return await self._run(claim)
 
@@ -182,9 +179,7 @@ class SQLiteTriggerStore(StoreContext):
 
         def add(connection: sqlite3.Connection) -> None:
             try:
-                connection.execute(
-                    _INSERT, (row.id, name, interval, int(enabled), None)
-                )
+                execute(connection, _INSERT, (row.id, name, interval, int(enabled)))
             except sqlite3.IntegrityError:
                 raise duplicate_name(name) from None
 
@@ -193,7 +188,7 @@ class SQLiteTriggerStore(StoreContext):
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
         """Enable or disable the trigger called *name*."""
-        check_enabled(enabled)
+        check_bool("enabled", enabled)
         await self._change(
             "UPDATE tickwork_triggers SET enabled = ? WHERE name = ?",
             (int(enabled), name),
@@ -209,41 +204,61 @@ class SQLiteTriggerStore(StoreContext):
     async def _change(
         self, statement: str, args: tuple[object, ...], name: str
     ) -> None:
-        count = await self._run(lambda c: c.execute(statement, args).rowcount)
-        if count == 0:
-            msg = f"no trigger named {name!r}"
-            raise UnknownTriggerError(msg)
+        if await self._run(lambda c: execute(c, statement, args)) == 0:
+            raise unknown_name(name)
 
     async def aclose(self) -> None:
-        """Close the connection; later calls raise `TriggerStoreError`."""
+        """Close the connection; later calls raise `TriggerStoreError`.
 
-        def close(_connection: object) -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        It first waits for the call in flight, if any, to be done with the
+        connection: that call's statement is bounded by *busy_timeout* (the
+        wait for another writer's lock) plus its own run. The wait is
+        shielded, so a cancelled aclose still closes (then raises
+        `trio.Cancelled`). Calls queued behind it raise `TriggerStoreError`.
+        If closing the connection fails, that error is raised and the next
+        aclose tries again; once closed, aclose does nothing.
+        """
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._close, limiter=self._limiter)
+        await trio.lowlevel.checkpoint_if_cancelled()
 
-        if not self._closed:
-            self._closed = True  # calls queued behind the close fail cleanly
-            await trio.to_thread.run_sync(close, None, limiter=self._limiter)
+    def _close(self) -> None:
+        connection = self._connection
+        if connection is not None:
+            connection.close()
+            self._connection = None
+            LOGGER.debug("%r closed", self)
 
 
-@contextlib.contextmanager
-def _immediate(connection: sqlite3.Connection) -> Iterator[None]:
-    """A transaction that holds the write lock from its start."""
-    connection.execute("BEGIN IMMEDIATE")
+def _check_path(path: object) -> tuple[str, bool]:
+    """*path* as text, and whether it is an SQLite URI (a str "file:...")."""
     try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+        target = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        target = None
+    if not isinstance(target, str):
+        msg = f"'path' must be a str or an os.PathLike of str (got {brief(path)})"
+        raise WrongTypeError(msg)
+    uri = isinstance(path, str) and path.startswith("file:")
+    name = target.removeprefix("file:").partition("?")[0].partition("#")[0]
+    if not (name if uri else target):
+        msg = (
+            "'path' must name a database: a file, ':memory:' or a 'file:' URI "
+            f"with a path; SQLite makes an empty one a temporary database "
+            f"(got {brief(path)})"
+        )
+        raise InvalidConfigError(msg)
+    return target, uri
 
 
-def _rows(
-    connection: sqlite3.Connection, clause: str, args: tuple[object, ...]
-) -> list[TriggerRow]:
-    query = f"SELECT {_COLUMNS} FROM tickwork_triggers {clause}"  # noqa: S608 - constant
-    return [
-        TriggerRow(id_, name, interval, bool(enabled), last)
-        for id_, name, interval, enabled, last in connection.execute(query, args)
-    ]
+def _check_busy_timeout(busy_timeout: object) -> float:
+    """Require seconds in (0, `MAX_BUSY_TIMEOUT`]."""
+    seconds = check_number("busy_timeout", busy_timeout)
+    if not 0 < seconds <= MAX_BUSY_TIMEOUT:  # refuses NaN too
+        msg = (
+            f"'busy_timeout' must be > 0 and <= {MAX_BUSY_TIMEOUT} seconds, the "
+            f"longest wait SQLite takes (got {brief(busy_timeout)})"
+        )
+        raise InvalidConfigError(msg)
+    return seconds

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
     from datetime import datetime
 
-    from tickwork.triggers._model import TriggerRow, TriggerStore
+    from tickwork.triggers._model import TriggerRow
+    from tickwork.triggers._store import TriggerStore
 
 LOGGER = logging.getLogger("tickwork.triggers")
 
@@ -151,7 +152,7 @@ class TriggerSweeper:
         10.0
     """
 
-    def __init__(  # noqa: PLR0913 - the SPEC's signature
+    def __init__(  # noqa: PLR0913 - the public signature
         self,
         store: TriggerStore,
         dispatch: Callable[[TriggerRow], Awaitable[object]],
