@@ -122,7 +122,7 @@ async def test_jittered_runs_stay_in_their_band_and_seed_reproduces_them(
 async def test_overlap_is_skipped_not_queued(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """SPEC example: interval 1, a 2.5 s run: runs at 0, 3, 6, 9, six ticks skipped."""
+    """The documented example: interval 1, 2.5 s runs: runs at 0, 3, 6, 9; 6 skips."""
     caplog.set_level(logging.WARNING, logger="tickwork")
     body = Recorder(takes=2.5)
     scheduler = Scheduler([every("slow", body)])
@@ -145,7 +145,7 @@ async def test_overlap_is_skipped_not_queued(
 async def test_a_1_2_second_run_on_a_1_second_loop_runs_every_other_tick(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """SPEC example: interval 1 with a 1.2 s run gives runs at 0, 2, 4, ..."""
+    """The documented example: interval 1 with a 1.2 s run gives runs at 0, 2, 4, ..."""
     body = Recorder(takes=1.2)
     scheduler = Scheduler([every("a", body)])
     await run_for(scheduler, 9, grace=5)
