@@ -1,4 +1,4 @@
-"""Properties of Backoff, the pure exponential schedule (SPEC 1.2)."""
+"""Properties of Backoff, the pure exponential schedule."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ import types
 import tickwork
 from tickwork import triggers
 
-# The SPEC's fixed public names that exist so far, plus the error hierarchy.
-SPEC_NAMES = {
+# The fixed public names (docs/api.md) that exist so far, plus the error hierarchy.
+CONTRACT_NAMES = {
     "Backoff",
     "DEFAULT_MAX_WAIT",
     "Done",
@@ -51,9 +51,9 @@ def test_all_names_every_public_attribute_and_nothing_else() -> None:
     assert set(tickwork.__all__) == public
 
 
-def test_spec_names_are_exported() -> None:
-    """Every name the SPEC fixes is importable from tickwork."""
-    assert set(tickwork.__all__) >= SPEC_NAMES
+def test_contract_names_are_exported() -> None:
+    """Every name the public contract fixes is importable from tickwork."""
+    assert set(tickwork.__all__) >= CONTRACT_NAMES
 
 
 TRIGGER_NAMES = {
@@ -68,8 +68,8 @@ TRIGGER_NAMES = {
 }
 
 
-def test_triggers_all_is_sorted_complete_and_has_the_spec_names() -> None:
-    """tickwork.triggers exports the SPEC's names; __all__ is sorted and exact."""
+def test_triggers_all_is_sorted_complete_and_has_the_contract_names() -> None:
+    """tickwork.triggers exports the contract's names; __all__ is sorted and exact."""
     public = {
         name
         for name, value in vars(triggers).items()

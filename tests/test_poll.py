@@ -1,4 +1,4 @@
-"""poll under Trio's MockClock: exact attempt instants, the hard deadline (SPEC 1.3)."""
+"""poll under Trio's MockClock: exact attempt instants, the hard deadline."""
 
 from __future__ import annotations
 

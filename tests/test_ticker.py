@@ -1,4 +1,4 @@
-"""Properties of TickSchedule, the pure jittered ticker (SPEC 1.1)."""
+"""Properties of TickSchedule, the pure jittered ticker."""
 
 from __future__ import annotations
 
@@ -226,7 +226,7 @@ def test_skip_is_constant_time_however_far_behind() -> None:
 
 
 def test_an_overrun_of_1_2_intervals_runs_every_other_tick() -> None:
-    """The SPEC example: interval 1, a 1.2 s run from 0 skips t=1 and resumes at 2."""
+    """Interval 1, a 1.2 s run from 0: skips t=1 and resumes at 2 (as documented)."""
     schedule = TickSchedule(interval=1.0, jitter=0)
     assert schedule.skip_missed(0.0, 1, 1.0, 1.2, random.Random()) == (1, 2, 2.0)
 

@@ -161,7 +161,7 @@ def test_the_specs_bad_examples_are_refused(text: str) -> None:
 
 
 def test_examples_and_non_text() -> None:
-    """The SPEC's examples parse; a number is a TypeError, not silently seconds."""
+    """The documented examples parse; a number is a TypeError, not silently seconds."""
     assert [parse_interval(t) for t in ("90s", "15m", "1h30m", "2d")] == [
         90,
         900,
@@ -244,7 +244,7 @@ rows = st.lists(
 def test_every_enabled_row_gets_exactly_the_outcome_the_spec_gives(
     spec: list[tuple[str, int | None, bool]], catch_up: float
 ) -> None:
-    """Each enabled row lands in the one report group the SPEC's rules select."""
+    """Each enabled row lands in the one report group the sweep rules select."""
     triggers = [
         TriggerRow(
             f"t{i}",

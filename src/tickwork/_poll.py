@@ -246,7 +246,7 @@ def _is_pending(result: object) -> bool:
     return True
 
 
-async def poll(  # noqa: PLR0913 - the SPEC's keyword-only options
+async def poll(  # noqa: PLR0913 - the public keyword-only options
     fn: Callable[[], Awaitable[PollResult[T]]],
     *,
     max_wait: float | None = None,

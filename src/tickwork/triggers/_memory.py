@@ -107,7 +107,7 @@ class MemoryTriggerStore(StoreContext):
         self._ids[name] = row.id
         return row
 
-    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
+    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Enable or disable the trigger called *name*."""
         check_bool("enabled", enabled)
         await self._ready()

@@ -268,7 +268,7 @@ class PostgresTriggerStore(StoreContext):
         await self._run(add)
         return row
 
-    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
+    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Enable or disable the trigger called *name*."""
         check_bool("enabled", enabled)
         count = await self._run(

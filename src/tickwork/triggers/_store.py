@@ -79,7 +79,7 @@ class TriggerStore(Protocol):
         """
         ...
 
-    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the SPEC's signature
+    async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Enable or disable the trigger called *name*.
 
         Raises:
