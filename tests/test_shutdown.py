@@ -13,6 +13,9 @@ import pytest
 import trio
 import trio.testing
 
+if sys.version_info < (3, 11):  # pragma: no cover - trio brings the backport
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
 from tickwork import (
     Loop,
     Scheduler,
@@ -237,3 +240,33 @@ async def test_a_custom_base_exception_from_one_run_is_unwrapped(
     assert scheduler.shutdown_report == ShutdownReport(
         timed_out=True, cancelled=("long",)
     )
+
+
+async def test_several_base_exceptions_at_once_stay_a_group(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two loops raising different BaseExceptions together: Trio's group, kept."""
+
+    class First(BaseException):
+        pass
+
+    class Second(BaseException):
+        pass
+
+    async def first() -> None:
+        await trio.sleep(1)
+        raise First
+
+    async def second() -> None:
+        try:
+            await trio.sleep(10)
+        finally:
+            raise Second
+
+    scheduler = Scheduler([loop("a", first), loop("b", second)])
+    with pytest.raises(BaseException) as caught:  # noqa: PT011 - a group, checked below
+        await scheduler.run()
+    assert isinstance(caught.value, BaseExceptionGroup)
+    assert caught.group_contains(First)
+    assert caught.group_contains(Second)
+    assert scheduler.shutdown_report is not None

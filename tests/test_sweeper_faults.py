@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from datetime import timedelta
@@ -13,7 +14,12 @@ import trio.testing
 
 from tests.trigger_helpers import START, Recorder
 from tickwork import InvalidConfigError, Scheduler, ShutdownReport, WrongTypeError
-from tickwork.triggers import MemoryTriggerStore, TriggerRow, TriggerSweeper
+from tickwork.triggers import (
+    MemoryTriggerStore,
+    SweepReport,
+    TriggerRow,
+    TriggerSweeper,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -207,8 +213,61 @@ def test_bad_sweeper_arguments_are_refused() -> None:
     store = MemoryTriggerStore()
     with pytest.raises(WrongTypeError, match="'dispatch' must be an async callable"):
         TriggerSweeper(store, sync_dispatch)  # type: ignore[arg-type]
-    with pytest.raises(WrongTypeError, match="'clock' must be a synchronous"):
-        TriggerSweeper(store, Recorder(), clock=async_clock)  # type: ignore[arg-type]
+    for clock in (async_clock, functools.partial(async_clock)):
+        with pytest.raises(WrongTypeError, match="'clock' must be a synchronous"):
+            TriggerSweeper(store, Recorder(), clock=clock)  # type: ignore[arg-type]
     with pytest.raises(InvalidConfigError, match="'dispatch_timeout' must be"):
         TriggerSweeper(store, Recorder(), dispatch_timeout=0)
     TriggerSweeper(store, Recorder(), clock=lambda: START)  # a lambda clock is fine
+
+
+async def test_the_loops_fn_outside_a_scheduler_sweeps_and_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Awaited directly, the sweeper's loop fn is a sweep that waits for dispatch."""
+    store = MemoryTriggerStore([row("a")])
+    dispatch = Recorder()
+    report = await TriggerSweeper(store, dispatch, clock=trio_wall).loop().fn()
+    assert isinstance(report, SweepReport)
+    assert report.fired == ("a",)
+    assert report.dispatching == ()
+
+
+async def test_removing_the_sweeper_loop_cancels_its_background_dispatches(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """remove() of the sweeper's loop cancels its running dispatches at once."""
+    cancelled: list[float] = []
+
+    async def hangs(_row: TriggerRow) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.append(trio.current_time())
+
+    sweeper = TriggerSweeper(MemoryTriggerStore([row("a")]), hangs, clock=trio_wall)
+    scheduler = Scheduler([sweeper.loop()])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(5)
+        scheduler.remove("triggers")
+        await trio.sleep(1)
+        assert cancelled == [5]
+        scheduler.stop()
+    assert scheduler.shutdown_report == ShutdownReport(timed_out=False, cancelled=())
+
+
+async def test_a_name_that_is_not_text_makes_a_due_row_invalid(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A due row whose name is bytes (undecodable in the store) is invalid alone."""
+
+    class Unsorted(MemoryTriggerStore):
+        async def enabled(self) -> Sequence[TriggerRow]:
+            broken = TriggerRow("b", b"\xff", "1m", True, None)  # type: ignore[arg-type]
+            return [broken, *await super().enabled()]
+
+    store = Unsorted([row("good")])
+    report = await TriggerSweeper(store, Recorder(), clock=trio_wall).sweep()
+    assert report.fired == ("good",)
+    assert report.invalid == ("b'\\xff'",)

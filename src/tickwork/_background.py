@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from tickwork._errors import SchedulerStateError
-
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -59,21 +57,14 @@ class Background:
         self._life = life
         self._scopes: set[trio.CancelScope] = set()
 
-    @property
-    def active(self) -> int:
-        """How many background tasks of this loop are running."""
-        return len(self._scopes)
-
     def start_soon(self, fn: Callable[[], Awaitable[object]], name: str) -> None:
         """Run ``await fn()`` as a child of the scheduler's nursery.
 
-        Raises:
-            SchedulerStateError: the scheduler is not running any more.
+        Called from a run of the loop, which is itself a child of that
+        nursery: the nursery is open as long as such a run is in flight.
         """
         nursery = self._life.nursery
-        if nursery is None:
-            msg = f"loop {self._name!r} cannot start {name!r}: the scheduler ended"
-            raise SchedulerStateError(msg)
+        assert nursery is not None  # noqa: S101 - a run of the loop is in flight
         nursery.start_soon(self._task, fn, name=name)
 
     async def _task(self, fn: Callable[[], Awaitable[object]]) -> None:

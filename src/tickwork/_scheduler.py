@@ -259,7 +259,7 @@ class Scheduler:
         how = "stopped" if stopped_at is not None else "cancelled"
         if report.timed_out:
             LOGGER.warning(
-                "scheduler %s in %.3f s; cut at the grace deadline: %s",
+                "scheduler %s in %.3f s; runs cut: %s",
                 how,
                 duration,
                 brief(", ".join(report.cancelled)),
