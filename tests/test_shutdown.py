@@ -270,3 +270,31 @@ async def test_several_base_exceptions_at_once_stay_a_group(
     assert caught.group_contains(First)
     assert caught.group_contains(Second)
     assert scheduler.shutdown_report is not None
+
+
+async def test_a_run_that_stops_the_scheduler_and_returns_is_not_cut(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A run ending by itself at the very instant of the deadline was not cut."""
+    scheduler: Scheduler
+
+    async def last() -> None:
+        scheduler.stop(grace=0)
+
+    scheduler = Scheduler([loop("z", last)])
+    assert await scheduler.run() == ShutdownReport(timed_out=False, cancelled=())
+    assert scheduler.stats()["z"].succeeded == 1
+
+
+async def test_next_fire_is_none_once_the_scheduler_ended(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No loop keeps a next_fire after the end, however the scheduler ended."""
+
+    async def slow() -> None:
+        await trio.sleep(1.5)
+
+    scheduler = Scheduler([loop("late", slow)])
+    with trio.move_on_after(10):
+        await scheduler.run()
+    assert scheduler.stats()["late"].next_fire is None

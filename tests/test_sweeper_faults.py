@@ -271,3 +271,117 @@ async def test_a_name_that_is_not_text_makes_a_due_row_invalid(
     report = await TriggerSweeper(store, Recorder(), clock=trio_wall).sweep()
     assert report.fired == ("good",)
     assert report.invalid == ("b'\\xff'",)
+
+
+async def test_remove_right_after_the_hand_off_still_cancels_the_dispatch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A dispatch handed off after remove() (the claim ignored it) never runs."""
+    ended: list[str] = []
+    scheduler = Scheduler()
+
+    async def dispatch(row: TriggerRow) -> None:
+        try:
+            await trio.sleep(100)
+            ended.append("finished")
+        finally:
+            ended.append("ended")
+
+    class RemoveOnHandOff(MemoryTriggerStore):
+        async def claim_many(
+            self, claims: Sequence[tuple[str, str | None]], fired_at: str
+        ) -> frozenset[str]:
+            won = await super().claim_many(claims, fired_at)
+            with trio.CancelScope(shield=True):  # like a claim in a worker thread
+                await trio.sleep(2)
+            return won
+
+    sweeper = TriggerSweeper(RemoveOnHandOff([row("a")]), dispatch, clock=trio_wall)
+    scheduler.add(sweeper.loop())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(1)  # the sweep is in its shielded claim
+        scheduler.remove("triggers")
+        await trio.sleep(10)
+        scheduler.stop()
+    assert ended == []  # cancelled before the dispatch even began
+    assert not sweeper._in_flight  # and the trigger is not left busy
+
+
+async def test_dispatches_cut_by_an_outside_cancellation_are_named(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An outer cancellation cutting a background dispatch names its loop."""
+
+    async def hangs(_row: TriggerRow) -> None:
+        await trio.sleep_forever()
+
+    sweeper = TriggerSweeper(MemoryTriggerStore([row("a")]), hangs, clock=trio_wall)
+    scheduler = Scheduler([sweeper.loop()])
+    with trio.move_on_after(5):
+        await scheduler.run()
+    assert scheduler.shutdown_report == ShutdownReport(
+        timed_out=True, cancelled=("triggers",)
+    )
+
+
+async def test_a_sweep_claims_no_more_than_can_start(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With every slot held by a hung dispatch, others stay busy and unclaimed.
+
+    Once dispatch_timeout frees the slot, the waiting trigger fires.
+    """
+    store = MemoryTriggerStore([row("a-hung", interval="1m"), row("b", interval="1m")])
+    dispatch = TimedRecorder(hang=frozenset({"a-hung"}))
+    sweeper = TriggerSweeper(
+        store,
+        dispatch,
+        tick_interval=1,
+        max_concurrent=1,
+        dispatch_timeout=5,
+        clock=trio_wall,
+    )
+    await run_sweeper(sweeper, 7)
+    assert dispatch.times["a-hung"] == [0.0]
+    [b] = dispatch.times["b"]
+    assert 5 <= b <= 6.1  # the first sweep after the slot came free
+    # "b" was never claimed while it waited: its window is its own.
+    [b_row] = [r for r in await store.all() if r.name == "b"]
+    assert b_row.last_fired_at is not None
+    assert b_row.last_fired_at.startswith("2026-11-23T12:00:0")
+
+
+async def test_a_waiting_sweep_with_no_free_slot_claims_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """sweep() beside dispatches holding every slot reports all due rows busy."""
+    store = MemoryTriggerStore([row("a")])
+    release = trio.Event()
+
+    async def held(_row: TriggerRow) -> None:
+        await release.wait()
+
+    sweeper = TriggerSweeper(store, held, max_concurrent=1, clock=trio_wall)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sweeper.sweep)  # takes "a", holds the one slot
+        await trio.sleep(1)
+        await store.add(name="b", interval="1m")
+        second = await sweeper.sweep()
+        assert trio.current_time() == 1  # returned at once, claimed nothing
+        release.set()
+    assert second.busy == ("b",)
+    assert [r.last_fired_at for r in await store.all() if r.name == "b"] == [None]
+
+
+async def test_dispatches_are_bounded_by_default(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With no dispatch_timeout given, a hung dispatch is cut after 600 s."""
+    store = MemoryTriggerStore([row("hung")])
+    sweeper = TriggerSweeper(
+        store, TimedRecorder(hang=frozenset({"hung"})), clock=trio_wall
+    )
+    report = await sweeper.sweep()
+    assert trio.current_time() == 600
+    assert isinstance(report.errors[0][1], TimeoutError)

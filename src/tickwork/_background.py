@@ -12,6 +12,7 @@ cancels them. A loop whose ``fn`` is a `HandsOff` is given its loop's
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -49,13 +50,14 @@ class HandsOff:
 class Background:
     """The background tasks of one loop."""
 
-    __slots__ = ("_life", "_name", "_scopes")
+    __slots__ = ("_cancelled", "_life", "_name", "_scopes")
 
     def __init__(self, name: str, life: Life) -> None:
         """Tasks of loop *name*, in the nursery of the scheduler that *life* is."""
         self._name = name
         self._life = life
         self._scopes: set[trio.CancelScope] = set()
+        self._cancelled = False
 
     def start_soon(self, fn: Callable[[], Awaitable[object]], name: str) -> None:
         """Run ``await fn()`` as a child of the scheduler's nursery.
@@ -65,20 +67,32 @@ class Background:
         """
         nursery = self._life.nursery
         assert nursery is not None  # noqa: S101 - a run of the loop is in flight
-        nursery.start_soon(self._task, fn, name=name)
-
-    async def _task(self, fn: Callable[[], Awaitable[object]]) -> None:
+        # The scope exists from now, so a cancel() before the task first runs
+        # reaches it; after cancel(), new tasks start cancelled (a run that
+        # ignored the cancellation may still hand work off).
         scope = trio.CancelScope()
+        if self._cancelled:
+            scope.cancel()
         self._scopes.add(scope)
+        nursery.start_soon(self._task, fn, scope, name=name)
+
+    async def _task(
+        self, fn: Callable[[], Awaitable[object]], scope: trio.CancelScope
+    ) -> None:
+        cut = False
         try:
             with scope:
                 await fn()
+        except BaseException:
+            cut = trio.current_effective_deadline() == -math.inf
+            raise
         finally:
             self._scopes.discard(scope)
-            if self._life.past_grace():
-                self._life.cut.add(self._name)
+            if not self._cancelled and (cut or self._life.stopping):
+                self._life.note_end(self._name, cut_by_scope=cut)
 
     def cancel(self) -> None:
         """Cancel every background task of this loop (its loop was removed)."""
+        self._cancelled = True
         for scope in self._scopes:
             scope.cancel()

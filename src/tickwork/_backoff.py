@@ -9,20 +9,17 @@ import attrs
 
 from tickwork._errors import InvalidConfigError, WrongTypeError
 from tickwork._text import brief
-from tickwork._validation import attrs_fraction, attrs_positive, check_number
+from tickwork._validation import (
+    attrs_at_least,
+    attrs_fraction,
+    attrs_positive,
+    check_number,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tickwork._rng import JitterSource
-
-
-def _factor(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    """Require a finite number >= 1."""
-    number = check_number("factor", value)
-    if not 1 <= number < float("inf"):
-        msg = f"'factor' must be finite and >= 1 (got {brief(value)})"
-        raise InvalidConfigError(msg)
 
 
 def _cap(inst: Backoff, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -87,7 +84,7 @@ class Backoff:
     """
 
     initial: float = attrs.field(default=5.0, validator=attrs_positive)
-    factor: float = attrs.field(default=3.0, validator=_factor)
+    factor: float = attrs.field(default=3.0, validator=attrs_at_least(1))
     cap: float = attrs.field(default=300.0, validator=[attrs_positive, _cap])
     jitter: float = attrs.field(default=0.2, validator=attrs_fraction)
 

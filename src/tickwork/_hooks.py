@@ -21,9 +21,11 @@ Scheduler events:
   late wake-up) and were skipped
 - ``on_run_timed_out(*, loop, duration)``
 - ``on_shutdown(*, report, duration)``: `ShutdownReport` and seconds from
-  ``stop()`` to the end
+  ``stop()`` (or from the cancellation that ended the scheduler) to the end
 
-Sweeper events, each with the `TriggerRow` as the sweep read it:
+Sweeper events, each with the `TriggerRow` as the sweep read it
+(``on_trigger_fired`` comes from the dispatch's task, which is a background
+task of the sweeper's loop in a `Scheduler`):
 
 - ``on_trigger_fired(*, trigger)``: claimed and dispatched without error
 - ``on_trigger_lost_claim(*, trigger)``: another sweeper claimed the window

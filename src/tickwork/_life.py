@@ -34,10 +34,14 @@ class Life:
         self.cut: set[str] = set()
         """Loops with a run (or background task) in flight at the deadline."""
 
-    def past_grace(self) -> bool:
-        """True if shutdown began and its grace deadline has come.
+    def note_end(self, name: str, *, cut_by_scope: bool) -> None:
+        """A run or background task of loop *name* (not removed) ended.
 
-        A run that ends now was in flight at the deadline: Trio cancelled it,
-        or it ignored the cancellation (a worker thread) and ended later.
+        It was in flight at the grace deadline, and the report names its
+        loop, if an enclosing scope cut it (shutdown's deadline, a
+        cancellation from outside, a sibling's error) or if it ended after the
+        deadline: it ignored the cancellation (a worker thread). A run that
+        ends by itself at the very instant of the deadline was not cut.
         """
-        return self.stopping and trio.current_time() >= self.deadline
+        if cut_by_scope or (self.stopping and trio.current_time() > self.deadline):
+            self.cut.add(name)

@@ -26,12 +26,12 @@ from tickwork._background import Background, HandsOff
 from tickwork._text import brief
 from tickwork._ticker import TickSchedule
 from tickwork._validation import (
+    attrs_at_least,
+    attrs_bool,
     attrs_fraction,
+    attrs_name,
     attrs_optional_positive,
     check_async_callable,
-    check_at_least,
-    check_bool,
-    check_name,
 )
 
 if TYPE_CHECKING:
@@ -51,20 +51,8 @@ MIN_INTERVAL: Final = 0.001
 """The shortest loop interval, in seconds: Trio's timers resolve about 1 ms."""
 
 
-def _name(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    check_name("name", value)
-
-
 def _fn(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     check_async_callable("fn", value, "taking no arguments")
-
-
-def _interval(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    check_at_least("interval", value, MIN_INTERVAL)
-
-
-def _bool(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_bool(attribute.name, value)
 
 
 @final
@@ -100,12 +88,12 @@ class Loop:
         TickSchedule(interval=60, jitter=0.1)
     """
 
-    name: str = attrs.field(validator=_name)
+    name: str = attrs.field(validator=attrs_name)
     fn: Callable[[], Awaitable[object]] = attrs.field(validator=_fn, eq=False)
-    interval: float = attrs.field(validator=_interval)
+    interval: float = attrs.field(validator=attrs_at_least(MIN_INTERVAL))
     jitter: float = attrs.field(default=0.1, validator=attrs_fraction)
     timeout: float | None = attrs.field(default=None, validator=attrs_optional_positive)
-    run_on_start: bool = attrs.field(default=True, validator=_bool)
+    run_on_start: bool = attrs.field(default=True, validator=attrs_bool)
 
     @property
     def schedule(self) -> TickSchedule:
@@ -247,43 +235,50 @@ class LoopRunner:
             index, next_fire = 0, anchor
         else:
             index, next_fire = 1, schedule.instant(anchor, 1, rng)
-        while True:
-            self.next_fire = next_fire
-            # stop() wakes sleeping loops; a loop that was running when it was
-            # called sees it here, before it would go back to sleep.
-            idle = not (life.stopping or self.removed or self.run_requested)
-            if idle and next_fire > trio.current_time():
-                with trio.CancelScope(deadline=next_fire):
-                    self._sleeper = trio.lowlevel.current_task()
-                    await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
-            else:
-                # No sleep this time (late, or run_now): still a checkpoint,
-                # so a loop whose fn never awaits cannot starve the others.
-                await trio.lowlevel.checkpoint()
-            if life.stopping or self.removed:
-                break
-            self.next_fire = None
-            now = trio.current_time()
-            # One run answers a run_now request and the tick, whichever came.
-            self.run_requested = False
-            if next_fire <= now:
-                # Woke for next_fire, perhaps late: it fires now, as lateness.
-                lateness = now - next_fire
-                index += 1
-                next_fire = schedule.instant(anchor, index, rng)
-                if next_fire <= now:  # more instants passed during the late wake
+        # A try, not a nested coroutine: an idle loop keeps one frame.
+        try:
+            while True:
+                self.next_fire = next_fire
+                # stop() wakes sleeping loops; a loop that was running when it was
+                # called sees it here, before it would go back to sleep.
+                idle = not (life.stopping or self.removed or self.run_requested)
+                if idle and next_fire > trio.current_time():
+                    with trio.CancelScope(deadline=next_fire):
+                        self._sleeper = trio.lowlevel.current_task()
+                        await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
+                elif life.stopping or self.removed:
+                    break
+                else:
+                    # No sleep this time (late, or run_now): still a checkpoint,
+                    # so a loop whose fn never awaits cannot starve the others.
+                    await trio.lowlevel.checkpoint()
+                if life.stopping or self.removed:
+                    break
+                self.next_fire = None
+                now = trio.current_time()
+                # One run answers a run_now request and the tick, whichever came.
+                self.run_requested = False
+                if next_fire <= now:
+                    # Woke for next_fire, perhaps late: it fires now, as lateness.
+                    lateness = now - next_fire
+                    index += 1
+                    next_fire = schedule.instant(anchor, index, rng)
+                    if next_fire <= now:  # more instants passed during the late wake
+                        missed = schedule.skip_missed(
+                            anchor, index, next_fire, now, rng
+                        )
+                        self._skipped(life, missed.skipped, _LATE_WAKE, lateness)
+                        index, next_fire = missed.next_index, missed.next_instant
+                else:  # run_now woke the loop before its instant
+                    lateness = 0.0
+                await self._run_once(life, now, lateness)
+                now = trio.current_time()
+                if next_fire <= now:  # the on-time case allocates nothing here
                     missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
-                    self._skipped(life, missed.skipped, _LATE_WAKE, lateness)
+                    self._skipped(life, missed.skipped, _OVERRUN, self.last_duration)
                     index, next_fire = missed.next_index, missed.next_instant
-            else:  # run_now woke the loop before its instant
-                lateness = 0.0
-            await self._run_once(life, now, lateness)
-            now = trio.current_time()
-            if next_fire <= now:  # the on-time case allocates nothing here
-                missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
-                self._skipped(life, missed.skipped, _OVERRUN, self.last_duration)
-                index, next_fire = missed.next_index, missed.next_instant
-        self.next_fire = None
+        finally:
+            self.next_fire = None
 
     def _skipped(self, life: Life, count: int, message: str, seconds: object) -> None:
         """Count and report *count* skipped ticks; *message* says why."""
@@ -314,6 +309,7 @@ class LoopRunner:
         if hooks.wants("on_run_started"):
             hooks.emit("on_run_started", loop=loop.name, lateness=lateness)
         outcome = CANCELLED
+        cut = False
         deadline = math.inf if loop.timeout is None else started + loop.timeout
         try:
             # The run's own scope carries the timeout and lets remove() cancel
@@ -335,15 +331,15 @@ class LoopRunner:
         except BaseException:
             # Cancelled, or a group of them from a nursery inside fn: what
             # tells is whether an enclosing scope is cancelling this task.
-            self._note_cut(life)
+            cut = trio.current_effective_deadline() == -math.inf
+            if cut:
+                self.cancelled += 1
             raise
         finally:
             self._run_scope = None
             self.in_flight = False
-            if life.stopping and life.past_grace() and not self.removed:
-                # Still in flight at the grace deadline: cut by Trio, or it
-                # ignored the cancellation (a thread) and ended only now.
-                life.cut.add(loop.name)
+            if (cut or life.stopping) and not self.removed:
+                life.note_end(loop.name, cut_by_scope=cut)
             self.last_duration = duration = trio.current_time() - started
             if hooks.wants("on_run_finished"):
                 hooks.emit(
@@ -354,15 +350,6 @@ class LoopRunner:
                     lateness=lateness,
                 )
         self._count(life, outcome, duration)
-
-    def _note_cut(self, life: Life) -> None:
-        """A run ends by a BaseException: count it if a scope cut it."""
-        if trio.current_effective_deadline() == -math.inf:
-            # An enclosing scope is cancelling: shutdown's deadline, a
-            # cancellation from outside, or a sibling's error.
-            self.cancelled += 1
-            if not self.removed:
-                life.cut.add(self.loop.name)
 
     def _count(self, life: Life, outcome: str, duration: float) -> None:
         """Count a run that ended without propagating, and log a timeout."""

@@ -65,7 +65,8 @@ class Scheduler:
     - A run's `Exception` is logged at ERROR with its traceback and counted;
       the loop keeps its schedule and other loops never notice.
       Other `BaseException` types than Trio's cancellation propagate out of
-      `run` as Trio's nursery delivers them.
+      `run`: a lone one (a `KeyboardInterrupt`, a `SystemExit`) as itself,
+      several at once in Trio's exception group.
     - `stop` begins a graceful shutdown: no run starts any more, runs in
       flight may finish until the grace deadline, then they are cancelled;
       `run` returns a `ShutdownReport` naming them.
@@ -126,6 +127,7 @@ class Scheduler:
         self._started = False
         self._stop_event = trio.Event()
         self._stop_called_at: float | None = None
+        self._cancelled_at: float | None = None
         self.shutdown_report: ShutdownReport | None = None
         """The `ShutdownReport` once the scheduler has ended, else None."""
         for loop in _check_loops(loops):
@@ -224,7 +226,13 @@ class Scheduler:
                         self._spawn(runner)
                     LOGGER.info("scheduler started with %d loop(s)", len(self._runners))
                 task_status.started()
-                await self._stop_event.wait()
+                try:
+                    await self._stop_event.wait()
+                except BaseException:
+                    # Cancelled from outside, or a run raised: the shutdown
+                    # that the report times begins now.
+                    self._cancelled_at = trio.current_time()
+                    raise
                 # stop() sets this itself once the nursery exists; this line
                 # covers a stop() that came before run().
                 nursery.cancel_scope.deadline = life.deadline
@@ -246,17 +254,15 @@ class Scheduler:
         life = self._life
         life.nursery = None
         now = trio.current_time()
-        if not life.stopping:  # cancelled from outside, or a run raised
-            life.stopping = True
-            life.deadline = now
-            life.cut.update(n for n, r in self._runners.items() if r.in_flight)
+        life.stopping = True  # already, unless cancelled from outside
+        life.deadline = min(life.deadline, now)
         cut = tuple(sorted(life.cut))
         report = ShutdownReport(timed_out=bool(cut), cancelled=cut)
         self.shutdown_report = report
-        self._stop_event.set()
         stopped_at = self._stop_called_at
-        duration = 0.0 if stopped_at is None else now - stopped_at
         how = "stopped" if stopped_at is not None else "cancelled"
+        began = stopped_at if stopped_at is not None else self._cancelled_at
+        duration = 0.0 if began is None else now - began
         if report.timed_out:
             LOGGER.warning(
                 "scheduler %s in %.3f s; runs cut: %s",

@@ -129,6 +129,16 @@ def check_name(name: str, value: object) -> str:
     return value
 
 
+def _target(value: object) -> object:
+    """What calling *value* runs: partials and ``__wrapped__`` looked through."""
+    target = value
+    while isinstance(target, functools.partial):
+        target = target.func
+    if callable(target):
+        target = inspect.unwrap(target)
+    return target
+
+
 def is_recognisably_sync(value: object) -> bool:
     """True for a callable that surely returns no awaitable when called.
 
@@ -138,11 +148,7 @@ def is_recognisably_sync(value: object) -> bool:
     ``__wrapped__`` chains are looked through, so a decorated ``async def``
     passes. Anything it cannot tell about passes too.
     """
-    target: object = value
-    while isinstance(target, functools.partial):
-        target = target.func
-    if callable(target):
-        target = inspect.unwrap(target)
+    target = _target(value)
     if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
         return inspect.isasyncgenfunction(target)
     if inspect.isclass(target) or inspect.isbuiltin(target):
@@ -155,11 +161,7 @@ def is_recognisably_sync(value: object) -> bool:
 
 def is_recognisably_async(value: object) -> bool:
     """True for an ``async def`` function (or object whose ``__call__`` is one)."""
-    target: object = value
-    while isinstance(target, functools.partial):
-        target = target.func
-    if callable(target):
-        target = inspect.unwrap(target)
+    target = _target(value)
     if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
         return True
     call = getattr(type(target), "__call__", None)  # noqa: B004 - the method itself
@@ -194,6 +196,12 @@ def _attrs(
 
 
 attrs_positive = _attrs(check_positive)
-attrs_non_negative = _attrs(check_non_negative)
 attrs_optional_positive = _attrs(check_optional_positive)
 attrs_fraction = _attrs(check_fraction)
+attrs_bool = _attrs(check_bool)
+attrs_name = _attrs(check_name)
+
+
+def attrs_at_least(minimum: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a finite number >= *minimum*."""
+    return _attrs(functools.partial(check_at_least, minimum=minimum))

@@ -180,12 +180,16 @@ class Decider:
         key = brief(text)
         first = self._warned.get(row.id) != key
         self._warned[row.id] = key
+        level = logging.WARNING if first else logging.DEBUG
+        if not LOGGER.isEnabledFor(level):
+            return
+        name: object = row.name  # a broken row may have no text name
         LOGGER.log(
-            logging.WARNING if first else logging.DEBUG,
+            level,
             message,
-            brief(row.name),
-            *(args or (brief(text),)),
-            extra={"tickwork_trigger": brief(row.name)},
+            brief(name),
+            *(args or (key,)),
+            extra={"tickwork_trigger": name if isinstance(name, str) else brief(name)},
         )
 
 

@@ -57,6 +57,10 @@ LOGGER = logging.getLogger("tickwork.triggers")
 # A sweep must come at least every 5 minutes: a typo such as 3600 for 60
 # would otherwise idle every schedule for an hour.
 MAX_TICK_INTERVAL: Final = 300.0
+# A dispatch is meant to hand work off; ten minutes is generous, and a bound
+# by default means a hung dispatch frees its slot (poll's default deadline is
+# the same 600 s). None lifts it.
+DEFAULT_DISPATCH_TIMEOUT: Final = 600.0
 # Claims per claim_many call: big enough that 1 000 due rows take two round
 # trips, small enough that one transaction never holds many row locks long.
 CLAIM_BATCH: Final = 500
@@ -83,9 +87,9 @@ class SweepReport:
     raised or was cut by ``dispatch_timeout`` (a `TimeoutError`; claimed: the
     trigger waits for its next window)."""
     busy: tuple[str, ...] = ()
-    """Due, but the trigger's previous dispatch is still running: not claimed
-    (never two dispatches of one trigger at once in this process); it fires
-    once that dispatch has ended, if still due."""
+    """Due, but not claimed by this sweep: the trigger's previous dispatch is
+    still running (never two of one trigger at once in this process), or all
+    ``max_concurrent`` dispatch slots are taken. It fires at a later sweep."""
     dispatching: tuple[str, ...] = ()
     """Claimed and handed to the loop's background (a sweep run by
     `TriggerSweeper.loop` in a `Scheduler`): their outcome is logged and goes
@@ -121,6 +125,13 @@ class TriggerSweeper:
     ends the sweep; the next tick tries again. A crash between claim and
     dispatch loses that window's fire: delivery is at most once per window.
 
+    At most ``max_concurrent`` dispatches run at once, and a sweep claims no
+    more rows than can start: the rest, and triggers whose previous dispatch
+    is still running, are ``busy`` and fire at a later sweep. In a
+    `Scheduler` (`loop`), dispatches run in the background: the sweep reports
+    them as ``dispatching`` and returns, and their outcome is logged and sent
+    to the hooks as each ends (not in a report).
+
     Args:
         store: the `TriggerStore` to sweep.
         dispatch: async callable taking the `TriggerRow` as read. `sweep`
@@ -134,8 +145,9 @@ class TriggerSweeper:
             catch-up; >= 1.
         clock: returns the current time as an aware `datetime`.
         max_concurrent: dispatches in flight at once; an int >= 1.
-        dispatch_timeout: None, or seconds after which a dispatch is
-            cancelled and reported in ``errors`` as a `TimeoutError`.
+        dispatch_timeout: seconds after which a dispatch is cancelled and
+            reported as a `TimeoutError` (600 by default); None for no bound,
+            where a hung dispatch holds its slot for ever.
         hooks: an iterable of objects with ``on_trigger_fired(*, trigger)``,
             ``on_trigger_lost_claim(*, trigger)`` or
             ``on_trigger_invalid(*, trigger, reason)`` (see tickwork's hooks).
@@ -162,7 +174,7 @@ class TriggerSweeper:
         catch_up_factor: float = 2.0,
         clock: Callable[[], datetime] = utc_now,
         max_concurrent: int = 25,
-        dispatch_timeout: float | None = None,
+        dispatch_timeout: float | None = DEFAULT_DISPATCH_TIMEOUT,
         hooks: Iterable[object] = (),
     ) -> None:
         """Check the configuration; see the class docstring."""
@@ -198,8 +210,8 @@ class TriggerSweeper:
         self.clock = clock
         self._hooks = Hooks(hooks)
         self._decider = Decider(self.min_interval, self.catch_up_factor, self._hooks)
-        self._limiter: trio.CapacityLimiter | None = None  # made in Trio
-        self._in_flight: set[str] = set()  # ids whose dispatch is running
+        self._limiter = trio.CapacityLimiter(self.max_concurrent)
+        self._in_flight: set[str] = set()  # ids claimed, their dispatch not ended
 
     def loop(self, name: str = "triggers") -> Loop:
         """A `Loop` that sweeps every ``tick_interval``, and at start.
@@ -232,7 +244,18 @@ class TriggerSweeper:
         decisions = self._decider.decide(rows, datetime_micros(now))
         in_flight = self._in_flight
         due = [row for row in decisions.due if row.id not in in_flight]
-        busy = tuple(row.name for row in decisions.due if row.id in in_flight)
+        # Claim no more than can start now: a window is never claimed only to
+        # wait for a dispatch slot that hung dispatches may hold for ever. A
+        # waiting sweep shares the slots it frees, so it needs just one.
+        free = self.max_concurrent - len(in_flight)
+        room = free if background is not None else (len(due) if free > 0 else 0)
+        due, deferred = due[:room], due[room:]
+        skipped = {row.id for row in deferred}
+        busy = tuple(
+            row.name
+            for row in decisions.due
+            if row.id in in_flight or row.id in skipped
+        )
         # name -> _FIRED, _LOST, _HANDED_OFF or the exception, for due rows.
         outcome: dict[str, str | Exception] = {}
         won = await self._claim(due, fired_at, outcome)
@@ -245,8 +268,6 @@ class TriggerSweeper:
                     extra={"tickwork_trigger": row.name},
                 )
         if won:
-            if self._limiter is None:
-                self._limiter = trio.CapacityLimiter(self.max_concurrent)
             in_flight.update(row.id for row in won)
             if background is None:
                 async with trio.open_nursery() as nursery:
@@ -329,7 +350,6 @@ class TriggerSweeper:
         """
         result: str | Exception = _FIRED
         try:
-            assert self._limiter is not None  # noqa: S101 - made before any dispatch
             async with self._limiter:
                 with trio.move_on_after(
                     math.inf if self.dispatch_timeout is None else self.dispatch_timeout
