@@ -298,3 +298,41 @@ async def test_next_fire_is_none_once_the_scheduler_ended(
     with trio.move_on_after(10):
         await scheduler.run()
     assert scheduler.stats()["late"].next_fire is None
+
+
+async def test_system_exit_leaves_open_scheduler_unwrapped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """SystemExit from a run leaves open_scheduler as itself, with a report."""
+
+    async def leave() -> None:
+        await trio.sleep(1)
+        sys.exit(4)
+
+    seen: list[Scheduler] = []
+
+    async def service() -> None:
+        async with open_scheduler([loop("exit", leave)]) as scheduler:
+            seen.append(scheduler)
+            await trio.sleep(10)
+
+    with pytest.raises(SystemExit) as caught:
+        await service()
+    assert caught.value.code == 4
+    assert seen[0].shutdown_report is not None
+
+
+async def test_ctrl_c_from_a_nursery_inside_a_run_is_unwrapped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A KeyboardInterrupt nested in a run's own nursery still leaves as itself."""
+
+    async def nested() -> None:
+        async def child() -> None:
+            raise KeyboardInterrupt
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(child)
+
+    with pytest.raises(KeyboardInterrupt):
+        await Scheduler([loop("nested", nested)]).run()
