@@ -212,7 +212,10 @@ async def test_undecodable_text_comes_back_as_bytes_in_its_row_only(
 
 
 async def test_odd_ids_and_enabled_values_come_back_raw(tmp_path: Path) -> None:
-    """A NULL id is None; enabled other than 0 or 1 is returned as stored."""
+    """A NULL id is None; enabled other than 0 or 1 is returned as stored.
+
+    The sweeper then reports each such row invalid, alone.
+    """
     path = tmp_path / "triggers.db"
     # Tables made by another tool, without the NOT NULL constraints.
     edit(
@@ -239,6 +242,10 @@ async def test_odd_ids_and_enabled_values_come_back_raw(tmp_path: Path) -> None:
         ]
         enabled = names(await store.enabled())
         assert enabled == ["blob", "no-id", "real", "text", "two"]
+        report = await TriggerSweeper(store, Recorder(), clock=Wall()).sweep()
+    # Each odd row is invalid alone, and none fires.
+    assert report.fired == ()
+    assert report.invalid == ("blob", "no-id", "real", "text", "two")
 
 
 async def test_a_failed_listing_leaves_no_snapshot_behind(

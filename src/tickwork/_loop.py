@@ -14,10 +14,9 @@ idle loops take ~400 ms; a reschedule is a deque append (~100 ms in all).
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 import attrs
 import trio
@@ -145,7 +144,6 @@ class LoopRunner:
     """The live state of one loop inside a running scheduler."""
 
     __slots__ = (
-        "_call",
         "_run_scope",
         "_sleeper",
         "background",
@@ -169,12 +167,9 @@ class LoopRunner:
     def __init__(self, loop: Loop, rng: JitterSource, life: Life) -> None:
         """Prepare a loop of the scheduler that *life* is; it has not started."""
         self.loop = loop
-        fn = loop.fn
         self.background: Background | None = None
-        self._call: Callable[[], Awaitable[object]] = fn
-        if isinstance(fn, HandsOff):
-            self.background = background = Background(loop.name, life)
-            self._call = functools.partial(fn.run, background)
+        if isinstance(loop.fn, HandsOff):
+            self.background = Background(loop.name, life)
         self.schedule = loop.schedule
         self.rng = rng
         self.runs = self.succeeded = self.failed = 0
@@ -235,50 +230,45 @@ class LoopRunner:
             index, next_fire = 0, anchor
         else:
             index, next_fire = 1, schedule.instant(anchor, 1, rng)
-        # A try, not a nested coroutine: an idle loop keeps one frame.
-        try:
-            while True:
-                self.next_fire = next_fire
-                # stop() wakes sleeping loops; a loop that was running when it was
-                # called sees it here, before it would go back to sleep.
-                idle = not (life.stopping or self.removed or self.run_requested)
-                if idle and next_fire > trio.current_time():
-                    with trio.CancelScope(deadline=next_fire):
-                        self._sleeper = trio.lowlevel.current_task()
-                        await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
-                elif life.stopping or self.removed:
-                    break
-                else:
-                    # No sleep this time (late, or run_now): still a checkpoint,
-                    # so a loop whose fn never awaits cannot starve the others.
-                    await trio.lowlevel.checkpoint()
-                if life.stopping or self.removed:
-                    break
-                self.next_fire = None
-                now = trio.current_time()
-                # One run answers a run_now request and the tick, whichever came.
-                self.run_requested = False
-                if next_fire <= now:
-                    # Woke for next_fire, perhaps late: it fires now, as lateness.
-                    lateness = now - next_fire
-                    index += 1
-                    next_fire = schedule.instant(anchor, index, rng)
-                    if next_fire <= now:  # more instants passed during the late wake
-                        missed = schedule.skip_missed(
-                            anchor, index, next_fire, now, rng
-                        )
-                        self._skipped(life, missed.skipped, _LATE_WAKE, lateness)
-                        index, next_fire = missed.next_index, missed.next_instant
-                else:  # run_now woke the loop before its instant
-                    lateness = 0.0
-                await self._run_once(life, now, lateness)
-                now = trio.current_time()
-                if next_fire <= now:  # the on-time case allocates nothing here
-                    missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
-                    self._skipped(life, missed.skipped, _OVERRUN, self.last_duration)
-                    index, next_fire = missed.next_index, missed.next_instant
-        finally:
+        while True:
+            self.next_fire = next_fire
+            # stop() wakes sleeping loops; a loop that was running when it was
+            # called sees it here, before it would go back to sleep.
+            idle = not (life.stopping or self.removed or self.run_requested)
+            if idle and next_fire > trio.current_time():
+                with trio.CancelScope(deadline=next_fire):
+                    self._sleeper = trio.lowlevel.current_task()
+                    await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
+            elif life.stopping or self.removed:
+                break
+            else:
+                # No sleep this time (late, or run_now): still a checkpoint,
+                # so a loop whose fn never awaits cannot starve the others.
+                await trio.lowlevel.checkpoint()
+            if life.stopping or self.removed:
+                break
             self.next_fire = None
+            now = trio.current_time()
+            # One run answers a run_now request and the tick, whichever came.
+            self.run_requested = False
+            if next_fire <= now:
+                # Woke for next_fire, perhaps late: it fires now, as lateness.
+                lateness = now - next_fire
+                index += 1
+                next_fire = schedule.instant(anchor, index, rng)
+                if next_fire <= now:  # more instants passed during the late wake
+                    missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
+                    self._skipped(life, missed.skipped, _LATE_WAKE, lateness)
+                    index, next_fire = missed.next_index, missed.next_instant
+            else:  # run_now woke the loop before its instant
+                lateness = 0.0
+            await self._run_once(life, now, lateness)
+            now = trio.current_time()
+            if next_fire <= now:  # the on-time case allocates nothing here
+                missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
+                self._skipped(life, missed.skipped, _OVERRUN, self.last_duration)
+                index, next_fire = missed.next_index, missed.next_instant
+        self.next_fire = None
 
     def _skipped(self, life: Life, count: int, message: str, seconds: object) -> None:
         """Count and report *count* skipped ticks; *message* says why."""
@@ -315,7 +305,11 @@ class LoopRunner:
             # The run's own scope carries the timeout and lets remove() cancel
             # just this run; shutdown cancels through the nursery.
             with trio.CancelScope(deadline=deadline) as self._run_scope:
-                await self._call()
+                await (
+                    loop.fn()
+                    if self.background is None
+                    else cast("HandsOff", loop.fn).run(self.background)
+                )
             if not self._run_scope.cancelled_caught:
                 outcome = SUCCEEDED
             elif not self.removed:

@@ -253,6 +253,9 @@ class Scheduler:
         """Make, log, emit and keep the report, on every way out of `run`."""
         life = self._life
         life.nursery = None
+        for runner in self._runners.values():
+            # A loop task ended by a cancellation had no chance to clear it.
+            runner.next_fire = None
         now = trio.current_time()
         life.stopping = True  # already, unless cancelled from outside
         life.deadline = min(life.deadline, now)

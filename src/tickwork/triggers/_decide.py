@@ -9,9 +9,10 @@ still carries them, so the memory stays one entry per distinct text).
 
 Rows come from a store unchecked. A row whose fields are not what the sweep
 needs (an id that is not non-empty text, a name or a timestamp that is not
-text: a store hands back undecodable text as bytes and a NULL as None) is
-invalid: reported, skipped alone, never claimed. Only rows about to be due
-are checked this way; a broken interval or timestamp fails its own parse.
+text: a store hands back undecodable text as bytes and a NULL as None; an
+``enabled`` that is no bool) is invalid: reported, skipped alone, never
+claimed. Only rows about to be due are checked this way; a broken interval
+or timestamp fails its own parse.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class Decider:
             self._invalid(row, out, _broken("id", ident))
         elif not isinstance(name, str):
             self._invalid(row, out, _broken("name", name))
+        elif row.enabled is not True:  # listed as enabled, but no bool
+            self._invalid(row, out, f"its enabled {brief(row.enabled)} is not a bool")
         else:
             out.due.append(row)
 
