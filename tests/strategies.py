@@ -7,6 +7,7 @@ import sys
 from hypothesis import strategies as st
 
 from tickwork import Backoff, TickSchedule
+from tickwork._grid import WindowGrid
 
 # Intervals from a microsecond to ~115 days; anchors anywhere a clock may be
 # (Trio's real clock starts at a large random offset).
@@ -47,3 +48,23 @@ def backoffs(draw: st.DrawFn) -> Backoff:
     cap = draw(st.floats(min_value=initial, max_value=1e6))
     factor = draw(st.floats(min_value=1.0, max_value=100.0))
     return Backoff(initial=initial, factor=factor, cap=cap, jitter=draw(fractions))
+
+
+# Window grids: wall-clock anchors and instants (the Unix epoch give or take
+# ~300 years), intervals from the 1 ms minimum to a year, any window index.
+wall = st.floats(min_value=-1e10, max_value=1e10)
+intervals_wall = st.floats(min_value=1e-3, max_value=3.2e7)
+fractions99 = st.floats(min_value=0.0, max_value=0.99)
+keys = st.text(max_size=40)
+indices = st.integers(min_value=-(10**6), max_value=10**9)
+
+
+@st.composite
+def grids(draw: st.DrawFn) -> WindowGrid:
+    """Any valid WindowGrid in the wall-clock range."""
+    return WindowGrid(
+        interval=draw(intervals_wall),
+        jitter=draw(fractions99),
+        anchor=draw(wall),
+        key=draw(keys),
+    )

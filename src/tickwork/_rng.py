@@ -22,6 +22,27 @@ _MIX2: Final = 0x94D049BB133111EB
 _TO_UNIT: Final = 2.0**-53
 
 
+def mix64(value: int) -> int:
+    """SplitMix64's output function: a bijective scramble of 64 bits."""
+    z = ((value ^ (value >> 30)) * _MIX1) & _MASK
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK
+    return z ^ (z >> 31)
+
+
+def key64(key: str) -> int:
+    """A stable 64-bit number for a text key (the same on every machine)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+
+
+def keyed_unit(key: int, index: int) -> float:
+    """A float in [0, 1): output *index* of the SplitMix64 stream of *key*.
+
+    Stateless, so any index costs the same and replicas that share the key
+    agree on every output; negative indices are fine.
+    """
+    return (mix64((key + (index + 1) * _GOLDEN) & _MASK) >> 11) * _TO_UNIT
+
+
 class JitterSource(Protocol):
     """What the pure schedules draw jitter from (`random.Random` is one)."""
 
@@ -54,8 +75,7 @@ class SplitMix64:
     @classmethod
     def from_key(cls, key: str) -> SplitMix64:
         """A generator seeded from a text key (stable across runs and versions)."""
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        return cls(int.from_bytes(digest, "big"))
+        return cls(key64(key))
 
     @classmethod
     def from_entropy(cls) -> SplitMix64:
@@ -65,9 +85,7 @@ class SplitMix64:
     def next64(self) -> int:
         """The next 64-bit output."""
         self._state = state = (self._state + _GOLDEN) & _MASK
-        z = ((state ^ (state >> 30)) * _MIX1) & _MASK
-        z = ((z ^ (z >> 27)) * _MIX2) & _MASK
-        return z ^ (z >> 31)
+        return mix64(state)
 
     def random(self) -> float:
         """A float in [0, 1) with 53 random bits."""
