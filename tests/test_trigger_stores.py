@@ -8,6 +8,8 @@ real clock; none of them sleeps.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,7 +18,9 @@ import trio.testing
 
 from tests.trigger_helpers import (
     PostgresDatabase,
+    Recorder,
     SQLiteDatabase,
+    Wall,
     check_each_window_fires_once,
     holding,
 )
@@ -26,12 +30,12 @@ from tickwork.triggers import (
     TriggerRow,
     TriggerStore,
     TriggerStoreError,
+    TriggerSweeper,
     UnknownTriggerError,
 )
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from tests.trigger_helpers import Database
 
@@ -324,3 +328,34 @@ async def test_a_cancelled_aclose_still_closes(database: Database) -> None:
     assert database.released(store)
     with pytest.raises(TriggerStoreError, match="closed"):
         await store.all()
+
+
+DATA = Path(__file__).parent / "data"
+
+
+async def test_a_version_1_database_written_by_part_1_keeps_working(
+    database: Database,
+) -> None:
+    """A database tickwork 0.1 wrote (tests/data) lists and sweeps as it was.
+
+    The SQLite file was written by the 0.1 code itself; the PostgreSQL one is
+    its schema and rows as SQL. Both are the start of the schema migration's
+    tests.
+    """
+    if isinstance(database, SQLiteDatabase):
+        shutil.copyfile(DATA / "triggers-v1.sqlite", database.path)
+    else:
+        database.execute((DATA / "postgres-v1.sql").read_text(encoding="utf-8"))
+    async with database.open() as store:
+        rows = {row.name: row for row in await store.all()}
+        assert {name: (row.interval, row.enabled) for name, row in rows.items()} == {
+            "hourly": ("1h", True),
+            "never-fired": ("1h30m", True),
+            "nightly-export": ("1d", False),
+            "refresh-prices": ("15m", True),
+        }
+        assert rows["refresh-prices"].last_fired_at == "2026-11-23T12:00:00Z"
+        assert rows["hourly"].last_fired_at == "2026-11-23T11:30:00.250000Z"
+        report = await TriggerSweeper(store, Recorder(), clock=Wall()).sweep()
+    assert report.fired == ("never-fired",)
+    assert report.not_due == ("hourly", "refresh-prices")
