@@ -270,14 +270,12 @@ class TriggerSweeper:
         if won:
             in_flight.update(row.id for row in won)
             if background is None:
-                async with trio.open_nursery() as nursery:
-                    for row in won:
-                        nursery.start_soon(self._dispatch, row, outcome)
+                await self._dispatch_all(won, outcome)
             else:
                 for row in won:
                     outcome[row.name] = _HANDED_OFF
                     background.start_soon(
-                        functools.partial(self._dispatch, row, None),
+                        functools.partial(self._dispatch_held, row),
                         name=f"tickwork dispatch {brief(row.name)}",
                     )
         report = SweepReport(
@@ -341,20 +339,49 @@ class TriggerSweeper:
                 self._hooks.emit("on_trigger_lost_claim", trigger=row)
         return winners
 
-    async def _dispatch(
-        self, row: TriggerRow, outcome: dict[str, str | Exception] | None
+    async def _dispatch_all(
+        self, rows: list[TriggerRow], outcome: dict[str, str | Exception]
     ) -> None:
-        """Dispatch one won row under the limiter and the timeout; log the end.
+        """Dispatch *rows* and wait: a few workers, each holding one slot.
 
-        The row's id is in ``_in_flight`` from its claim until this returns.
+        One slot per worker, not per row: a thousand due rows cost a handful
+        of limiter round trips, not a thousand parked tasks.
         """
-        result: str | Exception = _FIRED
+        todo = iter(rows)
+
+        async def worker() -> None:
+            async with self._limiter:
+                for row in todo:
+                    outcome[row.name] = await self._dispatch(row)
+
+        workers = max(1, min(int(self._limiter.available_tokens), len(rows)))
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(workers):
+                    nursery.start_soon(worker)
+        finally:
+            self._in_flight.difference_update(row.id for row in rows)
+
+    async def _dispatch_held(self, row: TriggerRow) -> None:
+        """A background dispatch: one slot, free by construction (see _sweep)."""
         try:
             async with self._limiter:
-                with trio.move_on_after(
-                    math.inf if self.dispatch_timeout is None else self.dispatch_timeout
-                ) as scope:
-                    await self.dispatch(row)
+                await self._dispatch(row)
+        finally:
+            self._in_flight.discard(row.id)
+
+    async def _dispatch(self, row: TriggerRow) -> str | Exception:
+        """Dispatch one won row under the timeout; log and report how it ended.
+
+        The caller holds a slot of the limiter, and takes the row's id out
+        of ``_in_flight`` (where it is from its claim) once this returns or
+        is cancelled, even before it began.
+        """
+        try:
+            with trio.move_on_after(
+                math.inf if self.dispatch_timeout is None else self.dispatch_timeout
+            ) as scope:
+                await self.dispatch(row)
             if scope.cancelled_caught:
                 msg = (
                     f"dispatch of trigger {brief(row.name)} exceeded "
@@ -367,13 +394,10 @@ class TriggerSweeper:
                 brief(row.name),
                 extra={"tickwork_trigger": row.name},
             )
-            result = exc
+            return exc
         else:
             self._hooks.emit("on_trigger_fired", trigger=row)
-        finally:
-            self._in_flight.discard(row.id)
-        if outcome is not None:
-            outcome[row.name] = result
+            return _FIRED
 
 
 _FIRED: Final = "fired"
