@@ -20,20 +20,19 @@ from typing import Final, final
 
 import attrs
 
-from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._errors import WrongTypeError
 from tickwork._rng import key64, keyed_unit
 from tickwork._text import brief
-from tickwork._validation import attrs_at_least, attrs_fraction, check_number
+from tickwork._validation import (
+    attrs_at_least,
+    attrs_finite,
+    attrs_fraction,
+    check_finite,
+)
 
 MIN_INTERVAL: Final = 0.001
 """The shortest interval, in seconds, as for a `Loop`."""
 _MAX_STEPS: Final = 64
-
-
-def _finite(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if not math.isfinite(check_number(attribute.name, value)):
-        msg = f"{attribute.name!r} must be a finite number (got {brief(value)})"
-        raise InvalidConfigError(msg)
 
 
 def _key(_inst: object, _attribute: attrs.Attribute[str], value: object) -> None:
@@ -69,7 +68,7 @@ class WindowGrid:
 
     interval: float = attrs.field(validator=attrs_at_least(MIN_INTERVAL))
     jitter: float = attrs.field(default=0.0, validator=attrs_fraction)
-    anchor: float = attrs.field(default=0.0, validator=_finite)
+    anchor: float = attrs.field(default=0.0, validator=attrs_finite)
     key: str = attrs.field(default="", validator=_key)
     _step: float = attrs.field(init=False, repr=False, eq=False)
     _half: float = attrs.field(init=False, repr=False, eq=False)
@@ -119,10 +118,7 @@ class WindowGrid:
         Raises:
             InvalidConfigError: *now* is not finite.
         """
-        position = check_number("now", now)
-        if not math.isfinite(position):
-            msg = f"'now' must be a finite number (got {brief(now)})"
-            raise InvalidConfigError(msg)
+        position = check_finite("now", now)
         # Every window below `index` has its whole band at or before now, so
         # one or two steps up find the answer; the bound only matters where
         # the interval is below the float resolution of now (|now| past

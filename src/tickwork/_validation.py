@@ -40,6 +40,15 @@ def check_number(name: str, value: object) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def check_finite(name: str, value: object) -> float:
+    """Require a finite number (any sign)."""
+    number = check_number(name, value)
+    if not math.isfinite(number):
+        msg = f"{name!r} must be a finite number (got {brief(value)})"
+        raise InvalidConfigError(msg)
+    return number
+
+
 def check_positive(name: str, value: object) -> float:
     """Require a finite number > 0."""
     number = check_number(name, value)
@@ -199,6 +208,7 @@ attrs_positive = _attrs(check_positive)
 attrs_optional_positive = _attrs(check_optional_positive)
 attrs_fraction = _attrs(check_fraction)
 attrs_bool = _attrs(check_bool)
+attrs_finite = _attrs(check_finite)
 attrs_name = _attrs(check_name)
 
 
