@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -25,6 +26,18 @@ from tests.trigger_helpers import (
     holding,
 )
 from tickwork import InvalidConfigError, WrongTypeError
+from tickwork._lease import (
+    CANCELLED,
+    EARLY,
+    FAILED,
+    GONE,
+    HELD,
+    SUCCEEDED,
+    TAKEN,
+    WON,
+    Claim,
+    Claimed,
+)
 from tickwork.triggers import (
     MemoryTriggerStore,
     TriggerRow,
@@ -213,7 +226,7 @@ async def test_rows_keep_unusual_text_exactly(store: TriggerStore) -> None:
     stamp = "2026-01-01T01:00:00.5+01:00"
     assert await store.claim(row.id, None, stamp)
     assert list(await store.all()) == [
-        TriggerRow(row.id, "rafraîchir ✓", "1d", True, stamp)
+        TriggerRow(row.id, "rafraîchir ✓", "1d", True, stamp, row.anchor_us)
     ]
 
 
@@ -359,3 +372,203 @@ async def test_a_version_1_database_written_by_part_1_keeps_working(
         report = await TriggerSweeper(store, Recorder(), clock=Wall()).sweep()
     assert report.fired == ("never-fired",)
     assert report.not_due == ("hourly", "refresh-prices")
+
+
+# --- windows, leases and fencing tokens: the same rules in every store --------
+
+HOUR_US = 3_600_000_000
+LEASE = 30.0
+
+
+def _past(claimed: Claimed) -> int:
+    """A window start an hour before the store's clock, so it is due."""
+    return claimed.now - HOUR_US
+
+
+async def _store_now(store: TriggerStore) -> int:
+    """The store's clock, in microseconds, as a claim that is early reports it."""
+    (probe,) = await store.claim_windows(
+        "loop", [Claim("probe", 2**62, 2**62)], lease=LEASE, holder="probe"
+    )
+    assert probe.status == EARLY
+    return probe.now
+
+
+async def test_a_loop_window_is_won_once_and_taken_by_the_others(
+    store: TriggerStore,
+) -> None:
+    """The first claim of a window wins token 1; a second holder finds it taken."""
+    now = await _store_now(store)
+    want = Claim("renew", now - HOUR_US, now - HOUR_US)
+    (first,) = await store.claim_windows("loop", [want], lease=LEASE, holder="a")
+    (second,) = await store.claim_windows("loop", [want], lease=LEASE, holder="b")
+    assert (first.status, first.token, first.attempt) == (WON, 1, 1)
+    assert first.window == want.window
+    assert first.lease_until is not None
+    assert first.now <= first.lease_until - LEASE * 1e6 <= second.now
+    assert (second.status, second.token, second.window) == (TAKEN, 1, want.window)
+    [row] = [r for r in await store.loops() if r.name == "renew"]
+    assert row.state.holder == "a"
+    assert row.state.running
+
+
+async def test_the_next_window_is_held_while_a_run_holds_its_lease(
+    store: TriggerStore,
+) -> None:
+    """No overlap: a valid lease blocks the next window until the outcome is in."""
+    now = await _store_now(store)
+    one = Claim("renew", now - 2 * HOUR_US, now - 2 * HOUR_US)
+    two = Claim("renew", now - HOUR_US, now - HOUR_US)
+    (won,) = await store.claim_windows("loop", [one], lease=LEASE, holder="a")
+    (held,) = await store.claim_windows("loop", [two], lease=LEASE, holder="b")
+    assert held.status == HELD
+    assert await store.finish_windows("loop", [("renew", won.token, SUCCEEDED)]) == [
+        True
+    ]
+    (next_,) = await store.claim_windows("loop", [two], lease=LEASE, holder="b")
+    assert (next_.status, next_.token, next_.lost_window) == (WON, 2, None)
+    [row] = [r for r in await store.loops() if r.name == "renew"]
+    assert (row.state.window, row.state.outcome, row.state.lost) == (
+        two.window,
+        None,
+        0,
+    )
+
+
+async def test_a_window_is_early_until_a_second_before_its_fire_instant(
+    store: TriggerStore,
+) -> None:
+    """The store's clock decides: a fire instant more than 1 s ahead is early."""
+    now = await _store_now(store)
+    later = now + 60_000_000
+    (early,) = await store.claim_windows(
+        "loop", [Claim("renew", later, later)], lease=LEASE, holder="a"
+    )
+    assert early.status == EARLY
+    assert early.now >= now
+    soon = now - 1_000_000 + 1_000_000  # its fire instant minus 1 s has passed
+    (won,) = await store.claim_windows(
+        "loop", [Claim("renew", soon, soon)], lease=LEASE, holder="a"
+    )
+    assert won.status == WON
+
+
+async def test_renewals_and_outcomes_count_only_for_the_current_token(
+    store: TriggerStore,
+) -> None:
+    """A stale token is fenced: its renewal and its outcome are refused."""
+    now = await _store_now(store)
+    want = Claim("renew", now - HOUR_US, now - HOUR_US)
+    (won,) = await store.claim_windows("loop", [want], lease=LEASE, holder="a")
+    assert await store.renew_leases("loop", [("renew", won.token)], lease=LEASE) == [
+        True
+    ]
+    stale = won.token - 1
+    assert await store.renew_leases(
+        "loop", [("renew", stale), ("nobody", 1)], lease=LEASE
+    ) == [False, False]
+    assert await store.finish_windows("loop", [("renew", stale, SUCCEEDED)]) == [
+        False
+    ]
+    done = await store.finish_windows("loop", [("renew", won.token, FAILED)])
+    assert done == [True]
+    # Once the outcome is in, the token renews and finishes nothing more.
+    assert await store.renew_leases("loop", [("renew", won.token)], lease=LEASE) == [
+        False
+    ]
+    assert await store.finish_windows("loop", [("renew", won.token, SUCCEEDED)]) == [
+        False
+    ]
+    [row] = [r for r in await store.loops() if r.name == "renew"]
+    assert (row.state.outcome, row.state.lease_until) == (FAILED, None)
+
+
+async def test_an_abandoned_window_is_lost_at_most_once_and_redone_at_least_once(
+    store: TriggerStore,
+) -> None:
+    """A lease that lapsed with no outcome: lost to a new window, or run again."""
+    now = await _store_now(store)
+    old = Claim("a", now - 2 * HOUR_US, now - 2 * HOUR_US)
+    new = Claim("a", now - HOUR_US, now - HOUR_US)
+    tiny = 1e-6  # the lease lapses at once
+    (first,) = await store.claim_windows("loop", [old], lease=tiny, holder="dead")
+    (next_,) = await store.claim_windows("loop", [new], lease=LEASE, holder="b")
+    assert (next_.status, next_.lost_window, next_.attempt) == (WON, old.window, 1)
+    assert next_.token == first.token + 1
+    redo = Claim("b", old.window, old.fire, redo_from=old.window)
+    again = attrs.evolve(new, key="b", redo_from=old.window)
+    await store.claim_windows("loop", [redo], lease=tiny, holder="dead")
+    (second,) = await store.claim_windows("loop", [again], lease=LEASE, holder="b")
+    assert (second.status, second.window, second.attempt) == (WON, old.window, 2)
+    assert second.lost_window is None
+    states = {row.name: row.state for row in await store.loops()}
+    assert (states["a"].lost, states["b"].lost) == (1, 0)
+
+
+async def test_a_cancelled_window_is_redone_at_least_once_without_waiting(
+    store: TriggerStore,
+) -> None:
+    """A run cut by shutdown records cancelled; at least once claims it again."""
+    now = await _store_now(store)
+    want = Claim("renew", now - HOUR_US, now - HOUR_US, redo_from=now - HOUR_US)
+    (won,) = await store.claim_windows("loop", [want], lease=LEASE, holder="a")
+    await store.finish_windows("loop", [("renew", won.token, CANCELLED)])
+    (again,) = await store.claim_windows("loop", [want], lease=LEASE, holder="b")
+    assert (again.status, again.attempt, again.token) == (WON, 2, won.token + 1)
+
+
+async def test_trigger_claims_keep_their_state_in_the_row(store: TriggerStore) -> None:
+    """A trigger's window state is in its row; unknown ids are gone."""
+    row = await store.add(name="refresh", interval="15m")
+    assert row.anchor_us is not None
+    now = await _store_now(store)
+    assert now - 60_000_000 <= row.anchor_us <= now
+    want = Claim(row.id, row.anchor_us, row.anchor_us)
+    won, gone = await store.claim_windows(
+        "trigger", [want, Claim("no-such-id", 0, 0)], lease=LEASE, holder="a"
+    )
+    assert (won.status, gone.status) == (WON, GONE)
+    [stored] = await store.all()
+    assert (stored.window_us, stored.token, stored.holder) == (row.anchor_us, 1, "a")
+    assert stored.lease_until_us == won.lease_until
+    assert stored.last_fired_at is not None
+    assert stored.outcome is None
+    assert await store.finish_windows("trigger", [(row.id, 1, SUCCEEDED)]) == [True]
+    [stored] = await store.all()
+    assert (stored.outcome, stored.lease_until_us, stored.attempt) == (
+        SUCCEEDED,
+        None,
+        1,
+    )
+
+
+async def test_one_batch_applies_its_claims_in_order(store: TriggerStore) -> None:
+    """Claims of one key in one batch see each other: the second is taken."""
+    now = await _store_now(store)
+    wants = [Claim(f"l{i}", now - HOUR_US, now - HOUR_US) for i in range(3)]
+    answers = await store.claim_windows(
+        "loop", [*wants, wants[0]], lease=LEASE, holder="a"
+    )
+    assert [a.status for a in answers] == [WON, WON, WON, TAKEN]
+    assert [row.name for row in await store.loops()] == ["l0", "l1", "l2", "probe"]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        ("kind", "'kind' must be 'trigger' or 'loop'"),
+        ("lease", "'lease' must be finite and > 0"),
+        ("outcome", "'outcome' must be one of cancelled, failed"),
+    ],
+)
+async def test_window_calls_refuse_bad_arguments_by_name(
+    store: TriggerStore, call: str, match: str
+) -> None:
+    """A bad kind, lease or outcome is an InvalidConfigError naming it."""
+    with pytest.raises(InvalidConfigError, match=match):
+        if call == "kind":
+            await store.claim_windows("job", [], lease=LEASE, holder="a")  # type: ignore[arg-type]
+        elif call == "lease":
+            await store.renew_leases("loop", [], lease=0)
+        else:
+            await store.finish_windows("loop", [("x", 1, "done")])

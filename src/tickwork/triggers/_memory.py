@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
+from tickwork._lease import WindowState, claim_all, finish_all, micros, renew_all
 from tickwork._validation import check_bool
-from tickwork.triggers._model import TriggerRow
+from tickwork.triggers._model import LoopRow, TriggerRow, micros_timestamp
 from tickwork.triggers._store import (
     StoreContext,
+    check_clock,
+    check_kind,
+    check_lease,
     check_new_trigger,
+    check_outcomes,
     closed,
     duplicate_name,
     unknown_name,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._store import Kind
 
 
 class MemoryTriggerStore(StoreContext):
@@ -27,7 +36,10 @@ class MemoryTriggerStore(StoreContext):
 
     *rows* are taken as given, broken ones included (an interval that does not
     parse, a timestamp that is not RFC 3339), so a test can show the sweeper
-    bad data; only `add` checks its arguments. Every method is a Trio
+    bad data; only `add` checks its arguments. *clock* is the store's clock
+    (seconds since the Unix epoch, `time.time` by default): leases expire and
+    windows become claimable by it, so a test on Trio's MockClock can pass
+    one that follows `trio.current_time`. Every method is a Trio
     checkpoint, as a real store's would be. Tests may subclass it to make a
     method fail or race.
 
@@ -38,11 +50,15 @@ class MemoryTriggerStore(StoreContext):
         >>> store = MemoryTriggerStore([TriggerRow("t1", "refresh", "15m", True, None)])
     """
 
-    def __init__(self, rows: Iterable[TriggerRow] = ()) -> None:
+    def __init__(
+        self, rows: Iterable[TriggerRow] = (), *, clock: Callable[[], float] = time.time
+    ) -> None:
         """Hold *rows*, checking only that names and ids are unique."""
         self._rows: dict[str, TriggerRow] = {}
         self._ids: dict[str, str] = {}  # name -> id
+        self._loops: dict[str, WindowState] = {}
         self._closed = False
+        self.clock = check_clock(clock)
         for row in rows:
             if row.name in self._ids or row.id in self._rows:
                 raise duplicate_name(row.name)
@@ -94,6 +110,74 @@ class MemoryTriggerStore(StoreContext):
         self._rows[trigger_id] = attrs.evolve(row, last_fired_at=fired_at)
         return True
 
+    async def claim_windows(
+        self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+    ) -> Sequence[Claimed]:
+        """Apply the claim rules to *claims* at the store's clock (see `TriggerStore`)."""
+        lease_us = check_lease(lease)
+        check_kind(kind)
+        await self._ready()
+        states = self._states(kind, [c.key for c in claims], create=True)
+        now = micros(self.clock())
+        answers, changed = claim_all(states, claims, now, lease_us, holder)
+        self._write(kind, states, changed, micros_timestamp(now))
+        return answers
+
+    async def renew_leases(
+        self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+    ) -> Sequence[bool]:
+        """Extend each ``(key, token)`` lease (see `TriggerStore`)."""
+        lease_us = check_lease(lease)
+        await self._ready()
+        states = self._states(check_kind(kind), [key for key, _ in leases])
+        done, changed = renew_all(states, leases, micros(self.clock()), lease_us)
+        self._write(kind, states, changed, None)
+        return done
+
+    async def finish_windows(
+        self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
+    ) -> Sequence[bool]:
+        """Record each ``(key, token, outcome)`` (see `TriggerStore`)."""
+        check_outcomes(outcomes)
+        await self._ready()
+        states = self._states(check_kind(kind), [key for key, _, _ in outcomes])
+        done, changed = finish_all(states, outcomes)
+        self._write(kind, states, changed, None)
+        return done
+
+    async def loops(self) -> Sequence[LoopRow]:
+        """Every coordinated loop's window state, ordered by name."""
+        await self._ready()
+        return [LoopRow(name, self._loops[name]) for name in sorted(self._loops)]
+
+    def _states(
+        self, kind: Kind, keys: Sequence[str], *, create: bool = False
+    ) -> dict[str, WindowState | None]:
+        if kind == "loop":
+            loops = self._loops
+            if create:  # a claim makes the loop's row, won or not
+                return {key: loops.setdefault(key, WindowState()) for key in keys}
+            return {key: loops.get(key) for key in keys}
+        rows = self._rows
+        return {key: row.state if (row := rows.get(key)) else None for key in keys}
+
+    def _write(
+        self,
+        kind: Kind,
+        states: dict[str, WindowState | None],
+        changed: set[str],
+        claimed_at: str | None,
+    ) -> None:
+        for key in changed:
+            state = states[key]
+            assert state is not None  # noqa: S101 - only existing states change
+            if kind == "loop":
+                self._loops[key] = state
+            else:
+                row = self._rows[key]
+                stamp = row.last_fired_at if claimed_at is None else claimed_at
+                self._rows[key] = row.with_state(state, stamp)
+
     async def add(
         self, *, name: str, interval: str, enabled: bool = True
     ) -> TriggerRow:
@@ -102,7 +186,9 @@ class MemoryTriggerStore(StoreContext):
         await self._ready()
         if name in self._ids:
             raise duplicate_name(name)
-        row = TriggerRow(uuid.uuid4().hex, name, interval, enabled, None)
+        row = TriggerRow(
+            uuid.uuid4().hex, name, interval, enabled, None, micros(self.clock())
+        )
         self._rows[row.id] = row
         self._ids[name] = row.id
         return row

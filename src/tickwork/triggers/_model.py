@@ -15,6 +15,7 @@ from typing import Final
 import attrs
 
 from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._lease import WindowState
 from tickwork._text import brief
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -60,8 +61,65 @@ class TriggerRow:
     enabled: bool
     """Only enabled rows are swept."""
     last_fired_at: str | None
-    """UTC RFC 3339 text of the last claimed window, as stored, or None if the
-    trigger never fired. Claims compare this exact text."""
+    """UTC RFC 3339 text of when the last window was claimed (the store's
+    clock), or None if the trigger never fired."""
+    anchor_us: int | None = None
+    """Start of window 0 in microseconds since the Unix epoch: the time the
+    trigger was added (or, for a row from a version-1 database, its last
+    fire). Windows start at ``anchor_us + k * interval``. None until set."""
+    window_us: int | None = None
+    """Start of the last window claimed (microseconds); only grows."""
+    token: int = 0
+    """Fencing token of the last claim; grows with every claim, 0 if none."""
+    holder: str | None = None
+    """The replica that made the last claim."""
+    lease_until_us: int | None = None
+    """When the last claim's lease ends (store clock, microseconds); None
+    once its outcome is recorded."""
+    outcome: str | None = None
+    """How the last window ended: succeeded, failed, timed_out or cancelled;
+    None while it is in flight, or if its holder vanished."""
+    attempt: int = 0
+    """Which attempt at the last window the last claim was (at least once)."""
+    lost: int = 0
+    """Windows whose holder vanished before recording an outcome."""
+
+    @property
+    def state(self) -> WindowState:
+        """The window state, as the lease rules see it."""
+        return WindowState(
+            anchor=self.anchor_us,
+            window=self.window_us,
+            token=self.token,
+            holder=self.holder,
+            lease_until=self.lease_until_us,
+            outcome=self.outcome,
+            attempt=self.attempt,
+            lost=self.lost,
+        )
+
+    def with_state(self, state: WindowState, last_fired_at: str | None) -> TriggerRow:
+        """This row with *state* as its window state."""
+        return attrs.evolve(
+            self,
+            last_fired_at=last_fired_at,
+            anchor_us=state.anchor,
+            window_us=state.window,
+            token=state.token,
+            holder=state.holder,
+            lease_until_us=state.lease_until,
+            outcome=state.outcome,
+            attempt=state.attempt,
+            lost=state.lost,
+        )
+
+
+@attrs.frozen
+class LoopRow:
+    """A coordinated loop's window state in a store (see `TriggerStore.loops`)."""
+
+    name: str
+    state: WindowState
 
 
 def parse_interval(text: str) -> float:
@@ -197,6 +255,11 @@ def timestamp_micros(text: str) -> int:
 def datetime_micros(moment: datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime."""
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def micros_timestamp(us: int) -> str:
+    """Microseconds since the Unix epoch as the sweeper's timestamp text."""
+    return format_timestamp(_EPOCH + timedelta(microseconds=us))
 
 
 def utc_now() -> datetime:

@@ -7,20 +7,35 @@ errors, worded once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-from tickwork._errors import InvalidConfigError, TriggerStoreError, UnknownTriggerError
+from tickwork._errors import (
+    InvalidConfigError,
+    TriggerStoreError,
+    UnknownTriggerError,
+    WrongTypeError,
+)
+from tickwork._lease import OUTCOMES, micros
 from tickwork._text import brief
-from tickwork._validation import check_bool, check_name
+from tickwork._validation import (
+    check_bool,
+    check_name,
+    check_positive,
+    is_recognisably_async,
+)
 from tickwork.triggers._model import parse_interval
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import TracebackType
 
     from typing_extensions import Self
 
-    from tickwork.triggers._model import TriggerRow
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._model import LoopRow, TriggerRow
+
+Kind = Literal["trigger", "loop"]
+KINDS: Final = ("trigger", "loop")
 
 
 class TriggerStore(Protocol):
@@ -66,10 +81,46 @@ class TriggerStore(Protocol):
         """
         ...
 
+    async def claim_windows(
+        self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+    ) -> Sequence[Claimed]:
+        """Apply `tickwork._lease.claim` to each of *claims*, in one transaction.
+
+        *kind* is ``"trigger"`` (keys are trigger ids; a missing id is
+        ``gone``) or ``"loop"`` (keys are coordinated loop names; a missing
+        one is created). The store's own clock is "now"; *lease* is in
+        seconds; *holder* names the caller. Returns one answer per claim,
+        in order.
+        """
+        ...
+
+    async def renew_leases(
+        self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+    ) -> Sequence[bool]:
+        """Extend each ``(key, token)`` lease to the store's now + *lease*.
+
+        Returns, per pair, whether the token still holds its window.
+        """
+        ...
+
+    async def finish_windows(
+        self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
+    ) -> Sequence[bool]:
+        """Record each ``(key, token, outcome)`` and end its lease.
+
+        Returns, per triple, whether it was recorded (False: fenced, the
+        token no longer holds the window).
+        """
+        ...
+
+    async def loops(self) -> Sequence[LoopRow]:
+        """Every coordinated loop's window state, ordered by name."""
+        ...
+
     async def add(
         self, *, name: str, interval: str, enabled: bool = True
     ) -> TriggerRow:
-        """Create a trigger that never fired.
+        """Create a trigger that never fired, anchored at the store's now.
 
         Raises:
             InvalidConfigError: a bad interval (see `parse_interval`), a name
@@ -152,6 +203,41 @@ def check_new_trigger(name: object, interval: object, enabled: object) -> None:
     check_name("name", name)
     parse_interval(interval)  # type: ignore[arg-type]  # it checks the type itself
     check_bool("enabled", enabled)
+
+
+def check_kind(kind: object) -> Kind:
+    """Refuse a *kind* other than "trigger" or "loop"."""
+    if kind not in KINDS:
+        msg = f"'kind' must be 'trigger' or 'loop' (got {brief(kind)})"
+        raise InvalidConfigError(msg)
+    return kind  # type: ignore[return-value]
+
+
+def check_outcomes(outcomes: Sequence[tuple[str, int, str]]) -> None:
+    """Refuse an outcome that is not one of `tickwork._lease.OUTCOMES`."""
+    for _key, _token, outcome in outcomes:
+        if outcome not in OUTCOMES:
+            msg = (
+                f"'outcome' must be one of {', '.join(sorted(OUTCOMES))} "
+                f"(got {brief(outcome)})"
+            )
+            raise InvalidConfigError(msg)
+
+
+def check_clock(clock: object) -> Callable[[], float]:
+    """Require a synchronous callable: a store's clock, in seconds since the epoch."""
+    if not callable(clock) or is_recognisably_async(clock):
+        msg = (
+            "'clock' must be a synchronous callable returning seconds since "
+            f"the Unix epoch, such as time.time (got {brief(clock)})"
+        )
+        raise WrongTypeError(msg)
+    return clock  # type: ignore[return-value]
+
+
+def check_lease(lease: object) -> int:
+    """*lease* seconds (> 0) as microseconds."""
+    return micros(check_positive("lease", lease))
 
 
 def duplicate_name(name: str) -> InvalidConfigError:

@@ -1,0 +1,275 @@
+"""Windows, leases and fencing tokens: the rules every store applies.
+
+A coordinated schedule (a persisted trigger, a coordinated loop) keeps one
+`WindowState` in its store. A replica that wants to run window *k* sends a
+`Claim`; the store, inside one transaction and on its own clock, applies
+`claim` and answers with a `Claimed`. While the run is in flight its replica
+renews the lease (`renew`); at the end it records the outcome against its
+token (`finish`). A store only locks, reads, applies these functions and
+writes: the rules live here once, pure, and every store (memory, SQLite,
+PostgreSQL) agrees on them.
+
+Times are integers: microseconds since the Unix epoch, on the store's clock.
+A window is named by its nominal start. The token grows by one with every
+claim of a schedule, so a holder whose token is no longer the row's has been
+fenced off: its renewals and its outcome are refused.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Literal, final
+
+import attrs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+TIMED_OUT: Final = "timed_out"
+CANCELLED: Final = "cancelled"
+OUTCOMES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, CANCELLED})
+"""What `finish` records; a cut run (shutdown, a lost lease) is ``cancelled``."""
+
+EARLY_US: Final = 1_000_000
+"""A window is claimable once the store's clock reaches its fire instant
+minus this (one second): a replica whose clock runs ahead cannot fire early."""
+
+Status = Literal["won", "taken", "held", "early", "gone"]
+WON: Final = "won"
+"""The caller holds the window: run it under the token."""
+TAKEN: Final = "taken"
+"""Another replica claimed this window (or a later one) first."""
+HELD: Final = "held"
+"""A run of an earlier window still holds a valid lease: this window is
+skipped, as an overrun skips ticks in one process."""
+EARLY: Final = "early"
+"""The store's clock has not reached the fire instant minus `EARLY_US`."""
+GONE: Final = "gone"
+"""No such schedule (a trigger removed since it was listed)."""
+
+
+@final
+@attrs.frozen
+class WindowState:
+    """What a store keeps for one schedule; times in microseconds, store clock."""
+
+    anchor: int | None = None
+    """Start of window 0 (triggers); None until set (loops use their own)."""
+    window: int | None = None
+    """Start of the last window claimed; only grows. None if never claimed."""
+    token: int = 0
+    """Fencing token of the last claim; 0 if never claimed."""
+    holder: str | None = None
+    """Who made the last claim (a replica's name)."""
+    lease_until: int | None = None
+    """When the last claim's lease ends; None once its outcome is recorded."""
+    outcome: str | None = None
+    """How the last claimed window ended (see `OUTCOMES`); None while it is
+    in flight, or if its holder vanished."""
+    attempt: int = 0
+    """Which attempt at `window` the last claim is (at least once re-runs)."""
+    lost: int = 0
+    """Windows claimed whose outcome never came (their holder died)."""
+
+    @property
+    def running(self) -> bool:
+        """Claimed, with no outcome yet: in flight, or abandoned."""
+        return self.token > 0 and self.outcome is None
+
+
+@final
+@attrs.frozen
+class Claim:
+    """A replica's request to run one window of one schedule."""
+
+    key: str
+    """The schedule: a trigger's id, or a coordinated loop's name."""
+    window: int
+    """The window's nominal start."""
+    fire: int
+    """The window's fire instant; claimable from ``fire - EARLY_US`` on."""
+    redo_from: int | None = None
+    """At least once: a window that starts at or after this and was left
+    without an outcome (or cancelled) is claimed again, attempt + 1, before
+    *window*. None for at most once."""
+    anchor: int | None = None
+    """Set as the schedule's anchor if it has none yet."""
+
+
+@final
+@attrs.frozen
+class Claimed:
+    """A store's answer to one `Claim`."""
+
+    key: str
+    status: Status
+    window: int | None
+    """The window won (*Claim.window*, or an earlier one re-run); otherwise
+    the schedule's last claimed window."""
+    token: int
+    attempt: int
+    lease_until: int | None
+    now: int
+    """The store's clock when it decided."""
+    lost_window: int | None = None
+    """A window this claim found abandoned and recorded as lost, if any."""
+
+    @property
+    def won(self) -> bool:
+        """Whether the caller holds the window."""
+        return self.status == WON
+
+
+def claim(
+    state: WindowState | None, want: Claim, now: int, lease: int, holder: str
+) -> tuple[WindowState | None, Claimed]:
+    """Apply *want* to *state* at *now*: the new state (None: unchanged), the answer.
+
+    In order: no schedule → gone; a valid lease on the last window → taken
+    (the same window or later) or held (an earlier one); at least once, an
+    abandoned or cancelled window in range → won again, attempt + 1; the
+    window or a later one already claimed → taken; before ``fire - 1 s`` →
+    early; otherwise won, with a fresh lease and token (attempt 1). Winning
+    past a window that never got its outcome records it as lost.
+    """
+    if state is None:
+        return None, Claimed(want.key, GONE, None, 0, 0, None, now)
+    running = state.running
+    last = state.window
+    if running and state.lease_until is not None and state.lease_until > now:
+        status: Status = TAKEN if last is not None and last >= want.window else HELD
+        return None, _answer(want.key, status, state, now)
+    redo_from = want.redo_from
+    if (
+        redo_from is not None
+        and last is not None
+        and state.token > 0
+        and redo_from <= last <= want.window
+        and (running or state.outcome == CANCELLED)
+    ):
+        return _won(state, want, now, lease, holder, last, state.attempt + 1, None)
+    if last is not None and last >= want.window:
+        return None, _answer(want.key, TAKEN, state, now)
+    if now < want.fire - EARLY_US:
+        return None, _answer(want.key, EARLY, state, now)
+    abandoned = running or (
+        redo_from is not None and state.token > 0 and state.outcome == CANCELLED
+    )
+    return _won(
+        state, want, now, lease, holder, want.window, 1, last if abandoned else None
+    )
+
+
+def _won(  # noqa: PLR0913 - one state transition, spelled out
+    state: WindowState,
+    want: Claim,
+    now: int,
+    lease: int,
+    holder: str,
+    window: int,
+    attempt: int,
+    lost_window: int | None,
+) -> tuple[WindowState, Claimed]:
+    new = WindowState(
+        anchor=state.anchor if state.anchor is not None else want.anchor,
+        window=window,
+        token=state.token + 1,
+        holder=holder,
+        lease_until=now + lease,
+        outcome=None,
+        attempt=attempt,
+        lost=state.lost + (lost_window is not None),
+    )
+    return new, Claimed(
+        want.key, WON, window, new.token, attempt, new.lease_until, now, lost_window
+    )
+
+
+def _answer(key: str, status: Status, state: WindowState, now: int) -> Claimed:
+    return Claimed(
+        key, status, state.window, state.token, state.attempt, state.lease_until, now
+    )
+
+
+def renew(
+    state: WindowState | None, token: int, now: int, lease: int
+) -> WindowState | None:
+    """The state with the lease of *token* extended to ``now + lease``.
+
+    None (refused) if the schedule is gone, another claim took the token
+    over, or the window already has its outcome. A lease that lapsed with
+    nobody claiming since is renewed: the token proves nobody else ran.
+    """
+    if state is None or state.token != token or state.outcome is not None:
+        return None
+    return attrs.evolve(state, lease_until=now + lease)
+
+
+def finish(state: WindowState | None, token: int, outcome: str) -> WindowState | None:
+    """The state with *outcome* recorded for *token*; None if refused (fenced)."""
+    if state is None or state.token != token or state.outcome is not None:
+        return None
+    return attrs.evolve(state, outcome=outcome, lease_until=None)
+
+
+def claim_all(
+    states: dict[str, WindowState | None],
+    claims: Sequence[Claim],
+    now: int,
+    lease: int,
+    holder: str,
+) -> tuple[list[Claimed], set[str]]:
+    """`claim` for each of *claims* in order, updating *states* in place.
+
+    *states* holds the current state of every key claimed (None where the
+    schedule does not exist). Returns the answers and the keys whose state
+    changed, for the store to write back.
+    """
+    answers = []
+    changed = set()
+    for want in claims:
+        new, answer = claim(states.get(want.key), want, now, lease, holder)
+        if new is not None:
+            states[want.key] = new
+            changed.add(want.key)
+        answers.append(answer)
+    return answers, changed
+
+
+def renew_all(
+    states: dict[str, WindowState | None],
+    leases: Sequence[tuple[str, int]],
+    now: int,
+    lease: int,
+) -> tuple[list[bool], set[str]]:
+    """`renew` for each ``(key, token)`` of *leases*, updating *states* in place."""
+    done = []
+    changed = set()
+    for key, token in leases:
+        new = renew(states.get(key), token, now, lease)
+        if new is not None:
+            states[key] = new
+            changed.add(key)
+        done.append(new is not None)
+    return done, changed
+
+
+def finish_all(
+    states: dict[str, WindowState | None], outcomes: Sequence[tuple[str, int, str]]
+) -> tuple[list[bool], set[str]]:
+    """`finish` for each ``(key, token, outcome)``, updating *states* in place."""
+    done = []
+    changed = set()
+    for key, token, outcome in outcomes:
+        new = finish(states.get(key), token, outcome)
+        if new is not None:
+            states[key] = new
+            changed.add(key)
+        done.append(new is not None)
+    return done, changed
+
+
+def micros(seconds: float) -> int:
+    """Seconds as whole microseconds, rounded to nearest."""
+    return round(seconds * 1_000_000)
