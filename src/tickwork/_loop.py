@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Final, cast, final
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, final
 
 import attrs
 import trio
 
 from tickwork._background import Background, HandsOff
+from tickwork._context import NotInRunError, RunContext, set_source
+from tickwork._errors import InvalidConfigError
 from tickwork._text import brief
 from tickwork._ticker import TickSchedule
 from tickwork._validation import (
     attrs_at_least,
     attrs_bool,
+    attrs_finite,
     attrs_fraction,
     attrs_name,
     attrs_optional_positive,
@@ -46,12 +49,42 @@ FAILED: Final = "failed"
 TIMED_OUT: Final = "timed_out"
 CANCELLED: Final = "cancelled"
 
+
+class _NoJitter:
+    """A jitter source for the nominal grid point: a schedule with jitter
+    draws from it, and it answers the middle of the band (offset 0)."""
+
+    @staticmethod
+    def uniform(a: float, b: float) -> float:
+        return (a + b) / 2
+
+
+_NO_JITTER: Final = _NoJitter()
+
 MIN_INTERVAL: Final = 0.001
 """The shortest loop interval, in seconds: Trio's timers resolve about 1 ms."""
 
 
 def _fn(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     check_async_callable("fn", value, "taking no arguments")
+
+
+Delivery = Literal["at_most_once", "at_least_once"]
+DELIVERIES: Final = ("at_most_once", "at_least_once")
+
+
+def _delivery(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    check_delivery(value)
+
+
+def check_delivery(value: object) -> Delivery:
+    """Require "at_most_once" or "at_least_once"."""
+    if value not in DELIVERIES:
+        msg = (
+            f"'delivery' must be 'at_most_once' or 'at_least_once' (got {brief(value)})"
+        )
+        raise InvalidConfigError(msg)
+    return value
 
 
 @final
@@ -74,7 +107,18 @@ class Loop:
         timeout: None, or seconds after which a run is cancelled and counted
             as timed out; finite and > 0.
         run_on_start: run once as soon as the loop starts (else the first run
-            comes one interval, jittered, later).
+            comes one interval, jittered, later). For a coordinated loop: at
+            start, run the latest window whose instant has passed, if no
+            replica ran it (else wait for the next window).
+        coordinated: run each window on one replica only, claiming it in the
+            scheduler's store (`Scheduler` needs ``store=``). Its windows
+            start at ``phase + k * interval`` seconds after the Unix epoch,
+            the same on every replica, not at the process start.
+        phase: seconds added to the Unix epoch to anchor a coordinated loop's
+            windows; finite. Ignored for in-process loops.
+        delivery: for a coordinated loop, ``"at_most_once"`` (a window whose
+            replica dies mid-run is recorded as lost) or ``"at_least_once"``
+            (it is run again elsewhere, attempt 2, 3, ...).
 
     Raises:
         InvalidConfigError: a value is out of range (a `ValueError`).
@@ -93,6 +137,9 @@ class Loop:
     jitter: float = attrs.field(default=0.1, validator=attrs_fraction)
     timeout: float | None = attrs.field(default=None, validator=attrs_optional_positive)
     run_on_start: bool = attrs.field(default=True, validator=attrs_bool)
+    coordinated: bool = attrs.field(default=False, validator=attrs_bool)
+    phase: float = attrs.field(default=0.0, validator=attrs_finite)
+    delivery: Delivery = attrs.field(default="at_most_once", validator=_delivery)
 
     @property
     def schedule(self) -> TickSchedule:
@@ -137,6 +184,16 @@ class LoopStats:
     next_fire: float | None
     """The instant the loop is waiting for, or None when it is not waiting
     (not started, running, or stopped)."""
+    fenced: int = 0
+    """Coordinated: runs cut because their lease could not be renewed (or
+    that ended after another replica took their window over)."""
+    lost: int = 0
+    """Coordinated: windows this replica found abandoned by a vanished
+    holder and recorded as lost."""
+    claims_lost: int = 0
+    """Coordinated: windows another replica claimed first."""
+    renewal_failures: int = 0
+    """Coordinated: lease renewals that failed or were refused."""
 
 
 @final
@@ -144,7 +201,11 @@ class LoopRunner:
     """The live state of one loop inside a running scheduler."""
 
     __slots__ = (
+        "_anchor",
+        "_run_index",
+        "_run_lateness",
         "_run_scope",
+        "_run_scheduled",
         "_sleeper",
         "background",
         "cancelled",
@@ -184,6 +245,36 @@ class LoopRunner:
         # idle loop so holds one cancel scope, as a bare sleep_until does.
         self._sleeper: trio.lowlevel.Task | None = None
         self._run_scope: trio.CancelScope | None = None
+        # What current_run() tells, kept as references to values the loop
+        # has anyway: a tick allocates nothing for it.
+        self._anchor = 0.0
+        self._run_index: int | None = None
+        self._run_scheduled = 0.0
+        self._run_lateness = 0.0
+
+    def run_context(self) -> RunContext:
+        """The `RunContext` of the run in flight (for `current_run`).
+
+        Raises:
+            NotInRunError: no run is in flight (a task the run started
+                outlived it).
+        """
+        if not self.in_flight:
+            msg = f"loop {brief(self.loop.name)} has no run in flight"
+            raise NotInRunError(msg)
+        index = self._run_index
+        scheduled = self._run_scheduled
+        window = (
+            scheduled
+            if index is None
+            else self.schedule.instant(self._anchor, index, _NO_JITTER)
+        )
+        return RunContext(
+            name=self.loop.name,
+            window=window,
+            scheduled=scheduled,
+            lateness=self._run_lateness,
+        )
 
     def stats(self) -> LoopStats:
         """A frozen snapshot of the counters."""
@@ -225,7 +316,8 @@ class LoopRunner:
     async def run(self, life: Life) -> None:
         """The loop's task: sleep, run, skip what passed, until stopped."""
         schedule, rng, loop = self.schedule, self.rng, self.loop
-        anchor = trio.current_time()
+        self._anchor = anchor = trio.current_time()
+        set_source(self)  # this task's context, inherited by the runs' tasks
         if loop.run_on_start:
             index, next_fire = 0, anchor
         else:
@@ -254,6 +346,8 @@ class LoopRunner:
             if next_fire <= now:
                 # Woke for next_fire, perhaps late: it fires now, as lateness.
                 lateness = now - next_fire
+                self._run_index = index
+                self._run_scheduled = next_fire
                 index += 1
                 next_fire = schedule.instant(anchor, index, rng)
                 if next_fire <= now:  # more instants passed during the late wake
@@ -262,6 +356,9 @@ class LoopRunner:
                     index, next_fire = missed.next_index, missed.next_instant
             else:  # run_now woke the loop before its instant
                 lateness = 0.0
+                self._run_index = None
+                self._run_scheduled = now
+            self._run_lateness = lateness
             await self._run_once(life, now, lateness)
             now = trio.current_time()
             if next_fire <= now:  # the on-time case allocates nothing here

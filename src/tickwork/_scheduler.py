@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, NoReturn, final
+from typing import TYPE_CHECKING, Final, NoReturn, final
 
 import attrs
 import trio
@@ -17,20 +18,33 @@ from tickwork._errors import (
     UnknownLoopError,
     WrongTypeError,
 )
+from tickwork._coordinated import CoordinatedRunner
+from tickwork._coordination import Coordinator, default_replica
 from tickwork._hooks import Hooks
 from tickwork._life import Life
 from tickwork._loop import Loop, LoopRunner, LoopStats
 from tickwork._rng import SplitMix64
 from tickwork._text import brief
-from tickwork._validation import check_non_negative, check_seed
+from tickwork._validation import (
+    check_name,
+    check_non_negative,
+    check_positive,
+    check_seed,
+)
+from tickwork.triggers._store import check_clock, check_store
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio brings the backport
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
+
+    from tickwork.triggers._store import TriggerStore
 
 LOGGER = logging.getLogger("tickwork.scheduler")
+
+DEFAULT_LEASE: Final = 30.0
+"""Seconds a coordinated window's claim holds before it must be renewed."""
 
 
 @final
@@ -80,6 +94,18 @@ class Scheduler:
             adding a loop does not change the others).
         hooks: an iterable of objects with optional event methods (see
             `tickwork._hooks`); a hook that raises is logged and ignored.
+        store: a trigger store (`tickwork.triggers`) shared by the replicas
+            of the service; needed by coordinated loops, which claim each
+            window there so that it runs on one replica only.
+        lease: seconds a claimed window is held (> 0, default 30); a run
+            renews it every ``lease / 3`` and is cut (fenced) if renewals
+            fail for most of a lease.
+        wall_clock: seconds since the Unix epoch, `time.time` by default:
+            coordinated loops find their windows on it. Tests on Trio's
+            MockClock pass one that follows `trio.current_time`.
+        replica: this scheduler's name in the store (the holder of its
+            leases, shown by the command line); by default host, process id
+            and a random tag.
 
     A scheduler runs once. After it ended, `run_now` returns False and `add`
     and `run` raise `SchedulerStateError`; its `shutdown_report` stays.
@@ -118,12 +144,32 @@ class Scheduler:
         grace: float = 30.0,
         seed: int | None = None,
         hooks: Iterable[object] = (),
+        store: TriggerStore | None = None,
+        lease: float = DEFAULT_LEASE,
+        wall_clock: Callable[[], float] = time.time,
+        replica: str | None = None,
     ) -> None:
         """Validate the configuration; nothing runs before `run`."""
         self._grace = check_non_negative("grace", grace)
         self._seed = check_seed("seed", seed)
         self._life = Life(Hooks(hooks))
-        self._runners: dict[str, LoopRunner] = {}
+        self._runners: dict[str, LoopRunner | CoordinatedRunner] = {}
+        self._coordinator: Coordinator | None = None
+        self._wall_clock = check_clock(wall_clock)
+        self.replica: str = (
+            default_replica() if replica is None else check_name("replica", replica)
+        )
+        """This scheduler's name in the store: the holder of its leases."""
+        self.lease: float = check_positive("lease", lease)
+        if store is not None:
+            check_store(store)
+            self._coordinator = Coordinator(
+                store,
+                "loop",
+                lease=self.lease,
+                replica=self.replica,
+                on_renewal_failed=self._renewal_failed,
+            )
         self._started = False
         self._stop_event = trio.Event()
         self._stop_called_at: float | None = None
@@ -153,7 +199,18 @@ class Scheduler:
             state = "has ended" if self.shutdown_report else "is stopping"
             msg = f"cannot add loop {brief(loop.name)}: the scheduler {state}"
             raise SchedulerStateError(msg)
-        runner = LoopRunner(loop, self._rng_for(loop.name), self._life)
+        runner: LoopRunner | CoordinatedRunner
+        if loop.coordinated:
+            if self._coordinator is None:
+                msg = (
+                    f"loop {brief(loop.name)} is coordinated=True, which needs "
+                    "Scheduler(store=...): the store where replicas claim its windows"
+                )
+                raise InvalidConfigError(msg)
+            key = loop.name if self._seed is None else f"{self._seed}:{loop.name}"
+            runner = CoordinatedRunner(loop, self._coordinator, self._wall_clock, key)
+        else:
+            runner = LoopRunner(loop, self._rng_for(loop.name), self._life)
         self._runners[loop.name] = runner
         if self._life.nursery is not None:
             self._spawn(runner)
@@ -184,7 +241,12 @@ class Scheduler:
         runner = self._runners.get(name)
         if runner is None:
             _unknown(name)
-        if self._life.nursery is None or self._life.stopping or runner.in_flight:
+        if (
+            self._life.nursery is None
+            or self._life.stopping
+            or runner.in_flight
+            or isinstance(runner, CoordinatedRunner)
+        ):
             return False
         runner.run_requested = True
         runner.wake()
@@ -219,23 +281,11 @@ class Scheduler:
         life = self._life
         unwrapped: BaseException | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                if not life.stopping:
-                    life.nursery = nursery
-                    for runner in self._runners.values():
-                        self._spawn(runner)
-                    LOGGER.info("scheduler started with %d loop(s)", len(self._runners))
-                task_status.started()
+            async with trio.open_nursery() as service:
                 try:
-                    await self._stop_event.wait()
-                except BaseException:
-                    # Cancelled from outside, or a run raised: the shutdown
-                    # that the report times begins now.
-                    self._cancelled_at = trio.current_time()
-                    raise
-                # stop() sets this itself once the nursery exists; this line
-                # covers a stop() that came before run().
-                nursery.cancel_scope.deadline = life.deadline
+                    await self._run_loops(service, task_status)
+                finally:
+                    service.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             unwrapped = _unwrap(group)
             if unwrapped is None:
@@ -248,6 +298,37 @@ class Scheduler:
             raise unwrapped
         assert self.shutdown_report is not None  # noqa: S101 - set by _ended
         return self.shutdown_report
+
+    async def _run_loops(
+        self, service: trio.Nursery, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """The loops' nursery; *service* holds the lease keeper and batches."""
+        life = self._life
+        if self._coordinator is not None:
+            self._coordinator.start(service)
+        async with trio.open_nursery() as nursery:
+            if not life.stopping:
+                life.nursery = nursery
+                for runner in self._runners.values():
+                    self._spawn(runner)
+                LOGGER.info("scheduler started with %d loop(s)", len(self._runners))
+            task_status.started()
+            try:
+                await self._stop_event.wait()
+            except BaseException:
+                # Cancelled from outside, or a run raised: the shutdown
+                # that the report times begins now.
+                self._cancelled_at = trio.current_time()
+                raise
+            # stop() sets this itself once the nursery exists; this line
+            # covers a stop() that came before run().
+            nursery.cancel_scope.deadline = life.deadline
+
+    def _renewal_failed(self, name: str) -> None:
+        runner = self._runners.get(name)
+        if isinstance(runner, CoordinatedRunner):
+            runner.renewal_failed()
+        self._life.hooks.emit("on_lease_renewal_failed", name=name)
 
     def _ended(self) -> None:
         """Make, log, emit and keep the report, on every way out of `run`."""
@@ -317,7 +398,7 @@ class Scheduler:
             return SplitMix64.from_entropy()
         return SplitMix64.from_key(f"{self._seed}:{name}")
 
-    def _spawn(self, runner: LoopRunner) -> None:
+    def _spawn(self, runner: LoopRunner | CoordinatedRunner) -> None:
         assert self._life.nursery is not None  # noqa: S101 - callers check
         self._life.nursery.start_soon(
             runner.run, self._life, name=f"tickwork loop {brief(runner.loop.name)}"
@@ -378,6 +459,10 @@ async def open_scheduler(
     grace: float = 30.0,
     seed: int | None = None,
     hooks: Iterable[object] = (),
+    store: TriggerStore | None = None,
+    lease: float = DEFAULT_LEASE,
+    wall_clock: Callable[[], float] = time.time,
+    replica: str | None = None,
 ) -> AsyncIterator[Scheduler]:
     """Run a `Scheduler` for the duration of an ``async with`` block.
 
@@ -402,7 +487,16 @@ async def open_scheduler(
         >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
         {'gc': 2, 'queue': 4}
     """
-    scheduler = Scheduler(loops, grace=grace, seed=seed, hooks=hooks)
+    scheduler = Scheduler(
+        loops,
+        grace=grace,
+        seed=seed,
+        hooks=hooks,
+        store=store,
+        lease=lease,
+        wall_clock=wall_clock,
+        replica=replica,
+    )
     body_error: BaseException | None = None
     unwrapped: BaseException | None = None
     try:

@@ -15,19 +15,33 @@ import logging
 import math
 import os
 import sqlite3
+import time
 import uuid
 from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import trio
 
 from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._lease import claim_all, finish_all, micros, renew_all
 from tickwork._text import brief
 from tickwork._validation import check_bool, check_number
-from tickwork.triggers._model import TriggerRow
-from tickwork.triggers._sqlite_connection import connect, execute, immediate, read_rows
+from tickwork.triggers._model import TriggerRow, micros_timestamp
+from tickwork.triggers._sqlite_connection import (
+    connect,
+    execute,
+    immediate,
+    read_loops,
+    read_rows,
+    read_states,
+    write_states,
+)
 from tickwork.triggers._store import (
     StoreContext,
+    check_clock,
+    check_kind,
+    check_lease,
     check_new_trigger,
+    check_outcomes,
     closed,
     duplicate_name,
     unknown_name,
@@ -35,6 +49,10 @@ from tickwork.triggers._store import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._model import LoopRow
+    from tickwork.triggers._store import Kind
 
 LOGGER = logging.getLogger("tickwork.triggers.sqlite")
 
@@ -44,8 +62,9 @@ LOGGER = logging.getLogger("tickwork.triggers.sqlite")
 MAX_BUSY_TIMEOUT: Final = 2_147_483.647
 _MAX_BUSY_MS: Final = 2**31 - 1
 _INSERT: Final = (
-    "INSERT INTO tickwork_triggers (id, name, interval, enabled, last_fired_at) "
-    "VALUES (?, ?, ?, ?, NULL)"
+    "INSERT INTO tickwork_triggers "
+    "(id, name, interval, enabled, last_fired_at, anchor_us) "
+    "VALUES (?, ?, ?, ?, NULL, ?)"
 )
 _CLAIM: Final = (
     "UPDATE tickwork_triggers SET last_fired_at = ? WHERE id = ? AND last_fired_at IS ?"
@@ -62,9 +81,15 @@ class SQLiteTriggerStore(StoreContext):
     write lock, so each window is won once. A database the process may not
     write (a ``mode=ro`` URI, a read-only file) can still be listed: the
     schema is checked by a read, and the write lock is taken only to create
-    missing tables. Text that is not UTF-8 in a row is returned as `bytes`,
-    a NULL id as None and an ``enabled`` other than 0 or 1 as stored, so one
-    row broken by hand is reported by the sweeper, alone.
+    missing tables or upgrade older ones. A file of schema version 1 is
+    upgraded in place by the first store that opens it writable (see
+    `tickwork.triggers._schema`); read-only, it is refused until then. Text
+    that is not UTF-8 in a row is returned as `bytes`, a NULL id as None
+    and an ``enabled`` other than 0 or 1 as stored, so one row broken by
+    hand is reported by the sweeper, alone.
+
+    The store's clock is "now" for every lease, claim and new anchor: the
+    processes sharing a file run on one host, so they share it too.
 
     Cancelling a call waits for its statement in flight: at most
     *busy_timeout* for another writer's lock, plus the statement itself.
@@ -79,12 +104,16 @@ class SQLiteTriggerStore(StoreContext):
             call fails with ``sqlite3.OperationalError``; > 0 and at most
             2147483.647 (SQLite's limit). It is rounded up to whole
             milliseconds.
+        clock: the store's clock, a synchronous callable returning seconds
+            since the Unix epoch (`time.time`); a test passes its own to
+            make leases expire when it says.
 
     Raises:
         InvalidConfigError: an empty *path* (which SQLite would take as a
             private temporary database) or *busy_timeout* out of range.
-        WrongTypeError: *path* is not a str or `os.PathLike` of str, or
-            *busy_timeout* is not a number.
+        WrongTypeError: *path* is not a str or `os.PathLike` of str,
+            *busy_timeout* is not a number, or *clock* is not a
+            synchronous callable.
 
     Example:
         Building a store opens nothing yet; the first call creates the file::
@@ -97,11 +126,16 @@ class SQLiteTriggerStore(StoreContext):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Check the settings; nothing is opened until first use."""
         self.path, self._uri = _check_path(path)
         self.busy_timeout = _check_busy_timeout(busy_timeout)
+        self.clock = check_clock(clock)
         self._busy_ms = min(math.ceil(self.busy_timeout * 1000), _MAX_BUSY_MS)
         self._limiter = trio.CapacityLimiter(1)
         self._connection: sqlite3.Connection | None = None
@@ -124,7 +158,11 @@ class SQLiteTriggerStore(StoreContext):
             raise closed(self)
         if self._connection is None:
             self._connection = connect(
-                self.path, uri=self._uri, busy_ms=self._busy_ms, owner=self
+                self.path,
+                uri=self._uri,
+                busy_ms=self._busy_ms,
+                owner=self,
+                now=self._now,
             )
             LOGGER.debug("%r opened", self)
         connection = self._connection
@@ -134,6 +172,10 @@ class SQLiteTriggerStore(StoreContext):
             if connection.in_transaction:  # its ROLLBACK failed: start afresh
                 self._connection = None
                 connection.close()
+
+    def _now(self) -> int:
+        """The store's clock in microseconds since the Unix epoch."""
+        return micros(self.clock())
 
     async def enabled(self) -> Sequence[TriggerRow]:
         """The rows with ``enabled=True``, ordered by name.
@@ -170,21 +212,88 @@ class SQLiteTriggerStore(StoreContext):
 
         return await self._run(claim)
 
+    async def claim_windows(
+        self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+    ) -> Sequence[Claimed]:
+        """Apply the claim rules to *claims* in one transaction (see `TriggerStore`).
+
+        The rows are read, decided on at the store's clock and the changed
+        ones written back under the write lock; a loop's row is created by
+        its first claim, won or not.
+        """
+        lease_us = check_lease(lease)
+        check_kind(kind)
+        keys = [want.key for want in claims]
+
+        def claim(connection: sqlite3.Connection) -> Sequence[Claimed]:
+            with immediate(connection):
+                states = read_states(connection, kind, keys, create=True)
+                now = self._now()
+                answers, changed = claim_all(states, claims, now, lease_us, holder)
+                write_states(connection, kind, states, changed, micros_timestamp(now))
+            return answers
+
+        return await self._run(claim)
+
+    async def renew_leases(
+        self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+    ) -> Sequence[bool]:
+        """Extend each ``(key, token)`` lease in one transaction (see `TriggerStore`)."""
+        lease_us = check_lease(lease)
+        check_kind(kind)
+
+        def renew(connection: sqlite3.Connection) -> Sequence[bool]:
+            with immediate(connection):
+                states = read_states(connection, kind, [key for key, _ in leases])
+                done, changed = renew_all(states, leases, self._now(), lease_us)
+                write_states(connection, kind, states, changed)
+            return done
+
+        return await self._run(renew)
+
+    async def finish_windows(
+        self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
+    ) -> Sequence[bool]:
+        """Record each ``(key, token, outcome)`` in one transaction (see `TriggerStore`)."""
+        check_kind(kind)
+        check_outcomes(outcomes)
+
+        def finish(connection: sqlite3.Connection) -> Sequence[bool]:
+            with immediate(connection):
+                states = read_states(connection, kind, [key for key, _, _ in outcomes])
+                done, changed = finish_all(states, outcomes)
+                write_states(connection, kind, states, changed)
+            return done
+
+        return await self._run(finish)
+
+    async def loops(self) -> Sequence[LoopRow]:
+        """Every coordinated loop's window state, ordered by name."""
+        return await self._run(read_loops)
+
     async def add(
         self, *, name: str, interval: str, enabled: bool = True
     ) -> TriggerRow:
-        """Create a trigger that never fired (see `TriggerStore.add`)."""
-        check_new_trigger(name, interval, enabled)
-        row = TriggerRow(uuid.uuid4().hex, name, interval, enabled, None)
+        """Create a trigger that never fired, anchored at the store's clock.
 
-        def add(connection: sqlite3.Connection) -> None:
+        See `TriggerStore.add`.
+        """
+        check_new_trigger(name, interval, enabled)
+        trigger_id = uuid.uuid4().hex
+
+        def add(connection: sqlite3.Connection) -> TriggerRow:
+            row = TriggerRow(trigger_id, name, interval, enabled, None, self._now())
             try:
-                execute(connection, _INSERT, (row.id, name, interval, int(enabled)))
+                execute(
+                    connection,
+                    _INSERT,
+                    (row.id, name, interval, int(enabled), row.anchor_us),
+                )
             except sqlite3.IntegrityError:
                 raise duplicate_name(name) from None
+            return row
 
-        await self._run(add)
-        return row
+        return await self._run(add)
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Enable or disable the trigger called *name*."""

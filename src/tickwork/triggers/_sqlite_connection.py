@@ -22,35 +22,61 @@ import logging
 import sqlite3
 from typing import TYPE_CHECKING, Any, Final
 
-from tickwork.triggers._model import TriggerRow
-from tickwork.triggers._schema import SELECT_VERSION, check_version, ensure_schema
+from tickwork._errors import TriggerStoreError
+from tickwork._lease import WindowState
+from tickwork.triggers._model import LoopRow, TriggerRow
+from tickwork.triggers._schema import (
+    SCHEMA_VERSION,
+    SELECT_VERSION,
+    TABLES,
+    Dialect,
+    check_version,
+    ensure_schema,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from tickwork.triggers._store import Kind
 
 LOGGER = logging.getLogger("tickwork.triggers.sqlite")
 
-_SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS tickwork_meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS tickwork_triggers (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        interval TEXT NOT NULL,
-        enabled INTEGER NOT NULL,
-        last_fired_at TEXT
-    )""",
+DIALECT: Final = Dialect(
+    text="TEXT",
+    integer="INTEGER",
+    boolean="INTEGER",
+    false="0",
+    param="?",
+    columns="SELECT name FROM pragma_table_info('tickwork_triggers')",
+    row_key="rowid",  # a hand-made table may hold a NULL id
 )
-_INSERT_VERSION: Final = "INSERT INTO tickwork_meta VALUES ('schema_version', ?)"
 _TABLES: Final = (
-    "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-    "AND name IN ('tickwork_meta', 'tickwork_triggers')"
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' "  # noqa: S608 - constants
+    f"AND name IN ({', '.join(repr(table) for table in TABLES)})"
 )
+_WINDOW: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
 _SELECT: Final = (
-    "SELECT id, name, interval, enabled, last_fired_at FROM tickwork_triggers "
+    "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
+    f"anchor_us, {_WINDOW} FROM tickwork_triggers "
 )
+_SELECT_LOOPS: Final = f"SELECT name, {_WINDOW} FROM tickwork_loops ORDER BY name"  # noqa: S608
+# Per statement, far below SQLite's limit of bound variables (999 before
+# 3.32, 32 766 since), so a batch of any size reads in a few statements.
+_CHUNK: Final = 500
+_SET_WINDOW: Final = (
+    "window_us = ?, token = ?, holder = ?, lease_until_us = ?, outcome = ?, "
+    "attempt = ?, lost = ?"
+)
+_WRITE: Final = {
+    ("loop", False): f"UPDATE tickwork_loops SET {_SET_WINDOW} WHERE name = ?",
+    ("trigger", False): (
+        f"UPDATE tickwork_triggers SET anchor_us = ?, {_SET_WINDOW} WHERE id = ?"
+    ),
+    ("trigger", True): (
+        f"UPDATE tickwork_triggers SET anchor_us = ?, {_SET_WINDOW}, "
+        "last_fired_at = ? WHERE id = ?"
+    ),
+}
 # What the store writes for enabled; any other value is returned as stored.
 _BOOLS: Final = {0: False, 1: True}
 # sqlite3's message when its own decoding meets text that is not UTF-8; it
@@ -59,17 +85,27 @@ _UNDECODABLE: Final = "Could not decode to UTF-8"
 
 
 def connect(
-    target: str, *, uri: bool, busy_ms: int, owner: object
+    target: str,
+    *,
+    uri: bool,
+    busy_ms: int,
+    owner: object,
+    now: Callable[[], int],
 ) -> sqlite3.Connection:
     """Open *target*, set its pragmas and make sure the schema is there.
 
     The journal mode is switched to WAL; on a read-only file whose mode is
     another, that fails, which is logged at DEBUG and not fatal (reads work
-    in any mode). *owner*, the store, names the file in logs and errors.
+    in any mode). The schema is checked by a read; only missing tables or
+    an older version take the write lock, and the check is made again under
+    it (see `ensure_schema`), so processes opening the file at once take
+    turns and one of them upgrades it. *owner*, the store, names the file
+    in logs and errors; *now* is its clock in microseconds, for an upgrade.
 
     Raises:
         TriggerStoreError: the file carries a schema version this tickwork
-            does not know.
+            does not know, or an older one that a read-only open cannot
+            upgrade.
         sqlite3.Error: the file cannot be opened, or its tables are missing
             and cannot be created (a read-only file that was never set up).
     """
@@ -84,14 +120,46 @@ def connect(
         execute(connection, f"PRAGMA busy_timeout = {busy_ms}")
         _use_wal(connection, owner)
         execute(connection, "PRAGMA synchronous = FULL")
-        if not _schema_ready(connection, owner):
-            with immediate(connection):
-                query = functools.partial(fetch, connection)
-                ensure_schema(owner, query, _SCHEMA, _INSERT_VERSION)
+        version = _stored_version(connection, owner)
+        if version != SCHEMA_VERSION:
+            _set_up(connection, owner, version, now)
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _set_up(
+    connection: sqlite3.Connection,
+    owner: object,
+    version: int | None,
+    now: Callable[[], int],
+) -> None:
+    """Create or upgrade the schema under the write lock."""
+    try:
+        with immediate(connection):
+            ensure_schema(
+                owner,
+                functools.partial(fetch, connection),
+                functools.partial(execute_many, connection),
+                DIALECT,
+                now,
+            )
+    except sqlite3.OperationalError as exc:
+        if version is None or not _read_only(exc):
+            raise
+        msg = (
+            f"{owner!r} holds trigger tables of schema version {version}, "
+            f"which must be upgraded to version {SCHEMA_VERSION} before use: "
+            "open it once writable (not read-only) to upgrade it in place"
+        )
+        raise TriggerStoreError(msg) from exc
+
+
+def _read_only(exc: sqlite3.OperationalError) -> bool:
+    """Whether *exc* says the database may not be written."""
+    name = getattr(exc, "sqlite_errorname", "")  # Python >= 3.11
+    return name.startswith("SQLITE_READONLY") or "readonly" in str(exc)
 
 
 def _use_wal(connection: sqlite3.Connection, owner: object) -> None:
@@ -99,8 +167,7 @@ def _use_wal(connection: sqlite3.Connection, owner: object) -> None:
     try:
         ((mode,),) = fetch(connection, "PRAGMA journal_mode = WAL")
     except sqlite3.OperationalError as exc:
-        name = getattr(exc, "sqlite_errorname", "")  # Python >= 3.11
-        if not (name.startswith("SQLITE_READONLY") or "readonly" in str(exc)):
+        if not _read_only(exc):
             raise
         LOGGER.debug(
             "%r: read-only, so it keeps its journal mode instead of WAL",
@@ -112,16 +179,23 @@ def _use_wal(connection: sqlite3.Connection, owner: object) -> None:
         LOGGER.warning("%r: SQLite kept journal mode %r, not WAL", owner, mode)
 
 
-def _schema_ready(connection: sqlite3.Connection, owner: object) -> bool:
-    """Whether both tables and a known version are there, found by reading."""
-    ((tables,),) = fetch(connection, _TABLES)
-    if tables < len(_SCHEMA):
-        return False
+def _stored_version(connection: sqlite3.Connection, owner: object) -> int | None:
+    """The schema's version, found by reading; None if tables or version are missing.
+
+    Raises:
+        TriggerStoreError: a version this tickwork does not know.
+    """
+    tables = {name for (name,) in fetch(connection, _TABLES)}
+    if "tickwork_meta" not in tables:
+        return None
     found = fetch(connection, SELECT_VERSION)
     if not found:
-        return False
+        return None
     check_version(owner, found[0][0])
-    return True
+    version = int(found[0][0])
+    if version == SCHEMA_VERSION and len(tables) < len(TABLES):
+        return None
+    return version
 
 
 def read_rows(connection: sqlite3.Connection, clause: str) -> list[TriggerRow]:
@@ -131,13 +205,108 @@ def read_rows(connection: sqlite3.Connection, clause: str) -> list[TriggerRow]:
     other value (text such as ``'yes'``, 2, 0.5, NULL as None, a blob) comes
     back as stored rather than guessed at, so the sweeper reports that row
     invalid and the listing shows what is really there. Text that is not
-    UTF-8 comes back as `bytes`, and a NULL id as None, likewise.
+    UTF-8 comes back as `bytes`, and a NULL id as None, likewise; so do the
+    window state's columns.
     """
     bools = _BOOLS
+    # Positional, from the tuple: a sweep lists every row, so this is most
+    # of what a listing costs beyond SQLite itself.
     return [
-        TriggerRow(id_, name, interval, bools.get(enabled, enabled), last)
-        for id_, name, interval, enabled, last in fetch(connection, _SELECT + clause)
+        TriggerRow(
+            r[0],
+            r[1],
+            r[2],
+            bools.get(r[3], r[3]),
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+        )  # fmt: skip
+        for r in fetch(connection, _SELECT + clause)
     ]
+
+
+def read_loops(connection: sqlite3.Connection) -> list[LoopRow]:
+    """Every row of ``tickwork_loops``, ordered by name, as stored."""
+    return [
+        LoopRow(name, WindowState(None, *state))
+        for name, *state in fetch(connection, _SELECT_LOOPS)
+    ]
+
+
+def read_states(
+    connection: sqlite3.Connection,
+    kind: Kind,
+    keys: Iterable[str],
+    *,
+    create: bool = False,
+) -> dict[str, WindowState | None]:
+    """The window state of each of *keys*; None for a key not stored.
+
+    With *create*, a loop not stored yet gets its row (a claim makes it, won
+    or not) and a fresh state. Runs in the caller's transaction.
+    """
+    unique = sorted(set(keys))
+    states: dict[str, WindowState | None] = dict.fromkeys(unique)
+    if kind == "loop":
+        select = f"SELECT name, NULL, {_WINDOW} FROM tickwork_loops WHERE name IN "  # noqa: S608
+    else:
+        select = f"SELECT id, anchor_us, {_WINDOW} FROM tickwork_triggers WHERE id IN "  # noqa: S608
+    for start in range(0, len(unique), _CHUNK):
+        part = tuple(unique[start : start + _CHUNK])
+        marks = ", ".join("?" * len(part))
+        for key, *state in fetch(connection, f"{select}({marks})", part):
+            states[key] = WindowState(*state)
+    if create and kind == "loop":
+        new = [key for key in unique if states[key] is None]
+        execute_many(
+            connection,
+            "INSERT INTO tickwork_loops (name) VALUES (?)",
+            [(k,) for k in new],
+        )
+        states.update(dict.fromkeys(new, WindowState()))
+    return states
+
+
+def write_states(
+    connection: sqlite3.Connection,
+    kind: Kind,
+    states: dict[str, WindowState | None],
+    changed: Iterable[str],
+    fired_at: str | None = None,
+) -> None:
+    """Write back the states of *changed* keys; *fired_at* as a trigger's last_fired_at.
+
+    Only states that exist change, so each key names a stored row. A loop
+    keeps no anchor (its schedule has its own); *fired_at* is for claims
+    that won, and None leaves ``last_fired_at`` as it is.
+    """
+    rows = []
+    for key in sorted(changed):
+        s = states[key]
+        assert s is not None  # noqa: S101 - only existing states change
+        window = (
+            s.window,
+            s.token,
+            s.holder,
+            s.lease_until,
+            s.outcome,
+            s.attempt,
+            s.lost,
+        )
+        if kind == "loop":
+            rows.append((*window, key))
+        elif fired_at is None:
+            rows.append((s.anchor, *window, key))
+        else:
+            rows.append((s.anchor, *window, fired_at, key))
+    statement = _WRITE[kind, kind == "trigger" and fired_at is not None]
+    execute_many(connection, statement, rows)
 
 
 def fetch(
@@ -182,6 +351,17 @@ def execute(
     """Run *statement* (not a query), its cursor closed; the rows it changed."""
     with contextlib.closing(connection.execute(statement, args)) as cursor:
         return cursor.rowcount
+
+
+def execute_many(
+    connection: sqlite3.Connection,
+    statement: str,
+    args: Sequence[tuple[object, ...]],
+) -> None:
+    """Run *statement* once per tuple of *args* (none: not at all), its cursor closed."""
+    if args:
+        with contextlib.closing(connection.executemany(statement, args)):
+            pass
 
 
 @contextlib.contextmanager

@@ -210,7 +210,7 @@ def check_kind(kind: object) -> Kind:
     if kind not in KINDS:
         msg = f"'kind' must be 'trigger' or 'loop' (got {brief(kind)})"
         raise InvalidConfigError(msg)
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def check_outcomes(outcomes: Sequence[tuple[str, int, str]]) -> None:
@@ -224,6 +224,21 @@ def check_outcomes(outcomes: Sequence[tuple[str, int, str]]) -> None:
             raise InvalidConfigError(msg)
 
 
+def check_store(store: object) -> None:
+    """Refuse what is no `TriggerStore` (None, a path, a DSN) at once."""
+    missing = [
+        method
+        for method in ("enabled", "claim_windows")
+        if not callable(getattr(store, method, None))
+    ]
+    if missing:
+        msg = (
+            "'store' must be a TriggerStore such as SQLiteTriggerStore(path) "
+            f"(got {brief(store)}, which has no {' or '.join(missing)})"
+        )
+        raise WrongTypeError(msg)
+
+
 def check_clock(clock: object) -> Callable[[], float]:
     """Require a synchronous callable: a store's clock, in seconds since the epoch."""
     if not callable(clock) or is_recognisably_async(clock):
@@ -232,7 +247,7 @@ def check_clock(clock: object) -> Callable[[], float]:
             f"the Unix epoch, such as time.time (got {brief(clock)})"
         )
         raise WrongTypeError(msg)
-    return clock  # type: ignore[return-value]
+    return clock
 
 
 def check_lease(lease: object) -> int:

@@ -1,0 +1,357 @@
+"""A coordinated loop: each window of a wall-clock grid runs on one replica only.
+
+The loop's windows start at ``phase + k * interval`` seconds after the Unix
+epoch, on every replica alike, and fire at a keyed-hash offset from there
+(`WindowGrid`). At each fire instant the replica claims the window in the
+store (`tickwork._lease`); only the winner runs it, under a lease that the
+`Coordinator` renews and whose loss cuts the run (fenced). The outcome is
+recorded against the claim's fencing token. A window another replica won
+counts in ``claims_lost``; a window blocked by an earlier run's valid lease
+is skipped, as an overrun skips ticks in one process.
+
+When the store cannot be reached, the replica retries the claim every
+`RETRY` seconds at most, always for the latest window due, so the first
+run after an outage comes within that of the store's return, and it is one
+run per schedule, never a burst of the windows missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Final, final
+
+import trio
+
+from tickwork import _lease
+from tickwork._context import RunContext, reset, set_source, utc
+from tickwork._grid import WindowGrid
+from tickwork._lease import EARLY_US, Claim, micros
+from tickwork._loop import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, LoopStats
+from tickwork._text import brief
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tickwork._coordination import Coordinator, Hold
+    from tickwork._life import Life
+    from tickwork._loop import Loop
+
+LOGGER = logging.getLogger("tickwork.loop")
+
+RETRY: Final = 0.5
+"""Longest wait, in seconds, between claims while the store is failing."""
+CATCH_UP_LIMIT: Final = 10
+"""At least once: how many windows back an abandoned window is still run again."""
+_FIRST_RETRY: Final = 0.05
+
+
+@final
+class CoordinatedRunner:
+    """The live state of one coordinated loop inside a running scheduler."""
+
+    background = None  # coordinated loops hand nothing off
+
+    def __init__(
+        self,
+        loop: Loop,
+        coordinator: Coordinator,
+        wall_clock: Callable[[], float],
+        key: str,
+    ) -> None:
+        """Prepare *loop*; *key* seeds its jitter, the same on every replica."""
+        self.loop = loop
+        self.coordinator = coordinator
+        self.wall_clock = wall_clock
+        self.grid = WindowGrid(
+            interval=loop.interval, jitter=loop.jitter, anchor=loop.phase, key=key
+        )
+        self.runs = self.succeeded = self.failed = 0
+        self.timed_out = self.cancelled = self.skipped = 0
+        self.fenced = self.lost = self.claims_lost = self.renewal_failures = 0
+        self.in_flight = False
+        self.last_started: float | None = None
+        self.last_duration: float | None = None
+        self.next_fire: float | None = None
+        self.run_requested = False  # run_now does not apply: see Scheduler
+        self.removed = False
+        self._sleep: trio.CancelScope | None = None
+        self._run_scope: trio.CancelScope | None = None
+        self._warned_store = False
+
+    # --- the interface the scheduler uses, as LoopRunner's ----------------------
+
+    def stats(self) -> LoopStats:
+        """A frozen snapshot of the counters."""
+        return LoopStats(
+            runs=self.runs,
+            succeeded=self.succeeded,
+            failed=self.failed,
+            timed_out=self.timed_out,
+            cancelled=self.cancelled,
+            skipped=self.skipped,
+            in_flight=self.in_flight,
+            last_started=self.last_started,
+            last_duration=self.last_duration,
+            next_fire=self.next_fire,
+            fenced=self.fenced,
+            lost=self.lost,
+            claims_lost=self.claims_lost,
+            renewal_failures=self.renewal_failures,
+        )
+
+    def wake(self) -> None:
+        """End the current wait early (for stop); no-op if awake."""
+        if self._sleep is not None:
+            self._sleep.cancel()
+
+    def cancel(self) -> None:
+        """End the loop, cancelling its in-flight run if any (for remove)."""
+        self.removed = True
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+        self.wake()
+
+    # --- the loop --------------------------------------------------------------
+
+    def _trio_time(self, wall: float) -> float:
+        """The Trio-clock instant of the wall-clock instant *wall*."""
+        return trio.current_time() + (wall - self.wall_clock())
+
+    async def _wait_until(self, deadline: float) -> None:
+        with trio.CancelScope(deadline=deadline) as self._sleep:
+            await trio.sleep_forever()
+        self._sleep = None
+
+    async def run(self, life: Life) -> None:
+        """The loop's task: wait for each window, claim it, run it if won."""
+        grid, loop = self.grid, self.loop
+        now = self.wall_clock()
+        index = grid.last_due(now) if loop.run_on_start else grid.first_after(now)
+        retry = _FIRST_RETRY
+        while not (life.stopping or self.removed):
+            fire = grid.fire(index)
+            self.next_fire = self._trio_time(fire)
+            if self.next_fire > trio.current_time():
+                await self._wait_until(self.next_fire)
+            else:
+                await trio.lowlevel.checkpoint()
+            if self._ending(life):
+                break
+            self.next_fire = None
+            now = self.wall_clock()
+            latest = grid.last_due(now)
+            if latest > index:  # woke late, or the store was away: the latest only
+                index = latest
+                fire = grid.fire(index)
+            start = micros(grid.start(index))
+            redo = (
+                micros(grid.start(index - CATCH_UP_LIMIT))
+                if loop.delivery == "at_least_once"
+                else None
+            )
+            sent_at = trio.current_time()
+            try:
+                answer = await self.coordinator.claim(
+                    Claim(loop.name, start, micros(fire), redo)
+                )
+            except Exception:  # noqa: BLE001 - retried; the window is not lost
+                self._store_failed(life)
+                await self._wait_until(trio.current_time() + retry)
+                retry = min(retry * 2, RETRY, self.loop.interval)
+                continue
+            retry = _FIRST_RETRY
+            self._store_back()
+            status = answer.status
+            if status == _lease.EARLY:
+                # The store's clock is behind ours: wait for it.
+                ahead = (micros(fire) - EARLY_US - answer.now) / 1e6
+                await self._wait_until(trio.current_time() + max(ahead, 0.001))
+                continue
+            if status == _lease.WON:
+                if answer.lost_window is not None:
+                    self._lost(life, answer.lost_window)
+                await self._run_window(life, answer, fire, sent_at)
+                if answer.window != start:
+                    continue  # that was a window run again: now the one we wanted
+            elif status == _lease.TAKEN:
+                self.claims_lost += 1
+            elif status == _lease.HELD:
+                self._skipped(life)
+            index = max(index + 1, grid.first_after(self.wall_clock()))
+        self.next_fire = None
+
+    def _ending(self, life: Life) -> bool:
+        return life.stopping or self.removed
+
+    def _store_failed(self, life: Life) -> None:
+        if not self._warned_store:
+            self._warned_store = True
+            LOGGER.warning(
+                "loop %s: could not claim its window; retrying every %s s at most",
+                brief(self.loop.name),
+                RETRY,
+                exc_info=True,
+                extra={"tickwork_loop": self.loop.name},
+            )
+        del life
+
+    def _store_back(self) -> None:
+        if self._warned_store:
+            self._warned_store = False
+            LOGGER.info("loop %s: the store answers again", brief(self.loop.name))
+
+    def _lost(self, life: Life, window: int) -> None:
+        self.lost += 1
+        LOGGER.warning(
+            "loop %s: window %s was lost: its holder vanished before recording "
+            "an outcome",
+            brief(self.loop.name),
+            utc(window).isoformat(),
+            extra={"tickwork_loop": self.loop.name, "tickwork_window": window},
+        )
+        life.hooks.emit("on_window_lost", name=self.loop.name, window=utc(window))
+
+    def _skipped(self, life: Life) -> None:
+        self.skipped += 1
+        LOGGER.info(
+            "loop %s: a window was skipped: an earlier run still holds its lease",
+            brief(self.loop.name),
+            extra={"tickwork_loop": self.loop.name},
+        )
+        life.hooks.emit("on_tick_skipped", loop=self.loop.name, count=1)
+
+    async def _run_window(
+        self, life: Life, answer: _lease.Claimed, fire: float, sent_at: float
+    ) -> None:
+        loop, hooks = self.loop, life.hooks
+        assert answer.window is not None  # noqa: S101 - a won claim names it
+        started = trio.current_time()
+        wall_fire = utc(micros(fire))
+        lateness = max(0.0, self.wall_clock() - fire)
+        context = RunContext(
+            name=loop.name,
+            window=utc(answer.window),
+            scheduled=wall_fire,
+            lateness=lateness,
+            attempt=answer.attempt,
+            token=answer.token,
+            catching_up=answer.attempt > 1,
+        )
+        self.runs += 1
+        self.in_flight = True
+        self.last_started = started
+        if hooks.wants("on_run_started"):
+            hooks.emit("on_run_started", loop=loop.name, lateness=lateness)
+        outcome = CANCELLED
+        cut = False
+        limit = math.inf if loop.timeout is None else started + loop.timeout
+        scope = trio.CancelScope()
+        self._run_scope = scope
+        hold: Hold = self.coordinator.hold(
+            loop.name, answer.token, sent_at, scope, limit
+        )
+        token = set_source(context)
+        try:
+            with scope:
+                await loop.fn()
+            if not scope.cancelled_caught:
+                outcome = SUCCEEDED
+            elif self.removed:
+                outcome = CANCELLED
+            elif hold.cut_by_fence:
+                outcome = _FENCED
+            else:
+                outcome = TIMED_OUT
+        except Exception:
+            outcome = FAILED
+            LOGGER.exception(
+                "loop %s: run %d failed",
+                brief(loop.name),
+                self.runs,
+                extra={"tickwork_loop": loop.name},
+            )
+        except BaseException:
+            cut = trio.current_effective_deadline() == -math.inf
+            if cut:
+                self.cancelled += 1
+                await self.coordinator.release(loop.name, answer.token, CANCELLED)
+            raise
+        finally:
+            reset(token)
+            self.coordinator.drop(hold)
+            self._run_scope = None
+            self.in_flight = False
+            if (cut or life.stopping) and not self.removed:
+                life.note_end(loop.name, cut_by_scope=cut)
+            self.last_duration = duration = trio.current_time() - started
+            if hooks.wants("on_run_finished"):
+                hooks.emit(
+                    "on_run_finished",
+                    loop=loop.name,
+                    outcome=CANCELLED if outcome is _FENCED else outcome,
+                    duration=duration,
+                    lateness=lateness,
+                )
+        await self._record(life, answer.token, outcome, duration)
+
+    async def _record(
+        self, life: Life, token: int, outcome: str, duration: float
+    ) -> None:
+        loop = self.loop
+        if outcome is SUCCEEDED:
+            self.succeeded += 1
+        elif outcome is FAILED:
+            self.failed += 1
+        elif outcome is CANCELLED:
+            self.cancelled += 1
+        elif outcome is _FENCED:
+            self.fenced += 1
+            LOGGER.warning(
+                "loop %s: run %d was fenced after %.3f s: its lease could not be "
+                "renewed, so another replica may take the window over",
+                brief(loop.name),
+                self.runs,
+                duration,
+                extra={"tickwork_loop": loop.name},
+            )
+            life.hooks.emit("on_run_fenced", name=loop.name, duration=duration)
+        else:
+            self.timed_out += 1
+            LOGGER.warning(
+                "loop %s: run %d timed out after %.3f s",
+                brief(loop.name),
+                self.runs,
+                duration,
+                extra={"tickwork_loop": loop.name},
+            )
+            life.hooks.emit("on_run_timed_out", loop=loop.name, duration=duration)
+        stored = CANCELLED if outcome is _FENCED else outcome
+        try:
+            recorded = await self.coordinator.finish(loop.name, token, stored)
+        except Exception:  # noqa: BLE001 - the lease expires; logged
+            LOGGER.warning(
+                "loop %s: could not record the outcome of run %d; its lease "
+                "expires on its own",
+                brief(loop.name),
+                self.runs,
+                exc_info=True,
+                extra={"tickwork_loop": loop.name},
+            )
+            return
+        if not recorded and outcome is not _FENCED:
+            self.fenced += 1
+            LOGGER.warning(
+                "loop %s: run %d ended after its lease passed to another replica",
+                brief(loop.name),
+                self.runs,
+                extra={"tickwork_loop": loop.name},
+            )
+            life.hooks.emit("on_run_fenced", name=loop.name, duration=duration)
+
+    def renewal_failed(self) -> None:
+        """The keeper could not renew this loop's lease once."""
+        self.renewal_failures += 1
+
+
+_FENCED: Final = "fenced"

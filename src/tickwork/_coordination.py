@@ -1,0 +1,292 @@
+"""One replica's side of the lease rules: batched claims and outcomes, renewals.
+
+A `Coordinator` speaks for one replica (a `Scheduler` with a store, or a
+`TriggerSweeper`) to a trigger store:
+
+- `claim` and `finish` queue their request and wait; the requests that come
+  together (windows that fall at one instant) go to the store in one call,
+  so a thousand loops firing together cost one round trip, not a thousand.
+- `hold` registers a won window's run: its cancel scope gets a fence
+  deadline, the instant (by this replica's monotonic clock, with a margin)
+  after which its lease may have expired on the store's clock. One keeper
+  task renews every held lease each ``lease / 3`` (runs shorter than that
+  are never renewed) and moves the fence deadline on; a renewal the store
+  refuses (another replica holds the window now) cancels the run at once.
+  A run whose renewals fail until its fence deadline is cut by it: fenced.
+
+A lease is reckoned from the moment the claim was sent: the store starts it
+at its own "now", which is no earlier, so the local reckoning never
+outlives the store's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
+
+import trio
+
+from tickwork._text import brief
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._store import Kind, TriggerStore
+
+LOGGER = logging.getLogger("tickwork.coordination")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+FENCE_MARGIN: Final = 0.1
+"""The fraction of the lease kept as a safety margin: a run is cut at
+90 % of its lease unless a renewal was confirmed."""
+RELEASE_TIMEOUT: Final = 5.0
+"""Seconds a shutdown waits to release a cut run's lease (shielded)."""
+BATCH: Final = 500
+"""Requests per store call at most."""
+
+
+def default_replica() -> str:
+    """A replica name: host, process id and a short random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@final
+class _Pending(Generic[T, R]):
+    __slots__ = ("done", "error", "item", "result")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = trio.Event()
+        self.result: R | None = None
+        self.error: Exception | None = None
+
+
+@final
+class Batcher(Generic[T, R]):
+    """Gathers requests made at one instant into one store call."""
+
+    __slots__ = ("_nursery", "_queue", "_send")
+
+    def __init__(
+        self,
+        send: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        nursery: trio.Nursery,
+    ) -> None:
+        """Batches sent by *send*, from tasks spawned in *nursery*."""
+        self._send = send
+        self._nursery = nursery
+        self._queue: list[_Pending[T, R]] = []
+
+    async def submit(self, item: T) -> R:
+        """Queue *item*, wait for its batch; its answer, or the batch's error."""
+        pending: _Pending[T, R] = _Pending(item)
+        if not self._queue:
+            # The flush runs after every task woken at this instant queued.
+            self._nursery.start_soon(self._flush)
+        self._queue.append(pending)
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]
+
+    async def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        for start in range(0, len(batch), BATCH):
+            part = batch[start : start + BATCH]
+            try:
+                answers = await self._send([p.item for p in part])
+            except Exception as exc:  # noqa: BLE001 - each waiter raises it
+                for pending in part:
+                    pending.error = exc
+                    pending.done.set()
+                continue
+            for pending, answer in zip(part, answers, strict=True):
+                pending.result = answer
+                pending.done.set()
+
+
+@final
+class Hold:
+    """A run holding a lease: its cancel scope and its fence."""
+
+    __slots__ = ("fence_at", "fenced", "key", "limit", "renew_at", "scope", "token")
+
+    def __init__(
+        self, key: str, token: int, scope: trio.CancelScope, limit: float
+    ) -> None:
+        """*limit*: the run's own deadline (its timeout), on Trio's clock."""
+        self.key = key
+        self.token = token
+        self.scope = scope
+        self.limit = limit
+        self.renew_at = math.inf
+        self.fence_at = math.inf
+        self.fenced = False
+        """Set when the store refused a renewal: another replica holds it."""
+
+    @property
+    def cut_by_fence(self) -> bool:
+        """Whether the lease ended the run (refused, or not renewed in time)."""
+        return self.fenced or (
+            self.fence_at <= self.limit and trio.current_time() >= self.fence_at
+        )
+
+
+@final
+class Coordinator:
+    """One replica's claims, outcomes and lease renewals for one kind of schedule.
+
+    Its `serve` task must run (in the nursery given to `start`) while any
+    window is held.
+    """
+
+    def __init__(
+        self,
+        store: TriggerStore,
+        kind: Kind,
+        *,
+        lease: float,
+        replica: str,
+        on_renewal_failed: Callable[[str], None] | None = None,
+    ) -> None:
+        """Claims of *kind* in *store* with leases of *lease* seconds."""
+        self.store = store
+        self.kind: Kind = kind
+        self.lease = lease
+        self.replica = replica
+        self._margin = lease * FENCE_MARGIN
+        self._on_renewal_failed = on_renewal_failed
+        self._claims: Batcher[Claim, Claimed] | None = None
+        self._finishes: Batcher[tuple[str, int, str], bool] | None = None
+        self._held: set[Hold] = set()
+        self._wake = trio.Event()
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Batch in *nursery*, and run the keeper there."""
+        self._claims = Batcher(self._send_claims, nursery)
+        self._finishes = Batcher(self._send_finishes, nursery)
+        nursery.start_soon(self.serve, name=f"tickwork lease keeper ({self.kind})")
+
+    async def _send_claims(self, claims: Sequence[Claim]) -> Sequence[Claimed]:
+        return await self.store.claim_windows(
+            self.kind, claims, lease=self.lease, holder=self.replica
+        )
+
+    async def _send_finishes(
+        self, outcomes: Sequence[tuple[str, int, str]]
+    ) -> Sequence[bool]:
+        return await self.store.finish_windows(self.kind, outcomes)
+
+    async def claim(self, want: Claim) -> Claimed:
+        """Claim one window (batched with the claims made at this instant)."""
+        assert self._claims is not None  # noqa: S101 - start() came first
+        return await self._claims.submit(want)
+
+    async def finish(self, key: str, token: int, outcome: str) -> bool:
+        """Record one outcome (batched); False if the token was fenced off."""
+        assert self._finishes is not None  # noqa: S101 - start() came first
+        return await self._finishes.submit((key, token, outcome))
+
+    async def release(self, key: str, token: int, outcome: str) -> None:
+        """Record the outcome of a run cut by shutdown, at once and shielded.
+
+        Bounded by `RELEASE_TIMEOUT`; a failure is logged (the lease then
+        simply expires).
+        """
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + RELEASE_TIMEOUT
+            try:
+                await self.store.finish_windows(self.kind, [(key, token, outcome)])
+            except Exception:  # noqa: BLE001 - logged; the lease expires
+                LOGGER.warning(
+                    "%s %s: could not release its lease at shutdown; it expires "
+                    "on its own",
+                    self.kind,
+                    brief(key),
+                    exc_info=True,
+                )
+        if scope.cancelled_caught:
+            LOGGER.warning(
+                "%s %s: releasing its lease took over %s s; it expires on its own",
+                self.kind,
+                brief(key),
+                RELEASE_TIMEOUT,
+            )
+
+    def hold(
+        self,
+        key: str,
+        token: int,
+        sent_at: float,
+        scope: trio.CancelScope,
+        limit: float,
+    ) -> Hold:
+        """Register a won window's run; its *scope* gets the fence deadline.
+
+        *sent_at* is when the claim was sent (Trio's clock); *limit* the
+        run's own deadline.
+        """
+        hold = Hold(key, token, scope, limit)
+        self._set_fence(hold, sent_at)
+        self._held.add(hold)
+        if len(self._held) == 1:
+            self._wake.set()
+        return hold
+
+    def drop(self, hold: Hold) -> None:
+        """The run ended: stop renewing its lease."""
+        self._held.discard(hold)
+
+    def _set_fence(self, hold: Hold, sent_at: float) -> None:
+        hold.fence_at = sent_at + self.lease - self._margin
+        hold.renew_at = sent_at + self.lease / 3
+        hold.scope.deadline = min(hold.limit, hold.fence_at)
+
+    async def serve(self) -> None:
+        """Renew every held lease each ``lease / 3`` until cancelled."""
+        while True:
+            if not self._held:
+                self._wake = trio.Event()
+                await self._wake.wait()
+                continue
+            soonest = min(hold.renew_at for hold in self._held)
+            await trio.sleep_until(soonest)
+            now = trio.current_time()
+            # Renew the ones due soon too: one round trip for neighbours.
+            due = [h for h in self._held if h.renew_at <= now + self.lease / 6]
+            if due:
+                await self._renew(due, now)
+
+    async def _renew(self, due: list[Hold], sent_at: float) -> None:
+        try:
+            answers = await self.store.renew_leases(
+                self.kind, [(h.key, h.token) for h in due], lease=self.lease
+            )
+        except Exception:  # noqa: BLE001 - the fence deadline stands
+            retry = sent_at + min(self.lease / 10, 1.0)
+            for hold in due:
+                hold.renew_at = retry
+                if self._on_renewal_failed is not None:
+                    self._on_renewal_failed(hold.key)
+            LOGGER.warning(
+                "could not renew %d lease(s); runs are cut at their fence "
+                "deadline unless a renewal gets through",
+                len(due),
+                exc_info=True,
+            )
+            return
+        for hold, renewed in zip(due, answers, strict=True):
+            if renewed:
+                self._set_fence(hold, sent_at)
+            elif hold in self._held:
+                hold.fenced = True
+                hold.scope.cancel()
+                if self._on_renewal_failed is not None:
+                    self._on_renewal_failed(hold.key)
