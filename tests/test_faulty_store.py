@@ -403,3 +403,17 @@ async def test_aclose_leaves_a_shared_store_open() -> None:
         pass
     with pytest.raises(TriggerStoreError, match="is closed"):
         await store.all()
+
+
+def test_go_down_and_come_back_need_no_trio_without_scheduled_outages() -> None:
+    """With no outage() scheduled, the switch works outside trio.run."""
+    faulty = FaultyStore(memory())
+    faulty.go_down()
+    assert down(faulty)
+    faulty.come_back()
+    assert not down(faulty)
+
+
+def test_fault_attributes_read_on_the_class_give_no_error() -> None:
+    """Looked up on the class (as autodoc does), a fault attribute is no error."""
+    assert not isinstance(FaultyStore.latency, float)

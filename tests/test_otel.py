@@ -19,8 +19,10 @@ from opentelemetry.sdk.metrics.export import (
 
 from tests.trigger_helpers import START, Recorder, Wall, stamp
 from tickwork import Loop, Scheduler
+from tickwork._lease import Claim
 from tickwork.otel import DURATION_BUCKETS, LATENESS_BUCKETS, OpenTelemetryHooks
 from tickwork.triggers import MemoryTriggerStore, TriggerRow, TriggerSweeper
+from tickwork.triggers._model import datetime_micros
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -135,7 +137,10 @@ class Racing(MemoryTriggerStore):
     async def enabled(self) -> Sequence[TriggerRow]:
         """List, then let the other replica win "lost"."""
         rows = await super().enabled()
-        await self.claim("lost", None, stamp(START))
+        window = datetime_micros(START)
+        await self.claim_windows(
+            "trigger", [Claim("lost", window, window)], lease=30, holder="other"
+        )
         return rows
 
 
@@ -145,7 +150,10 @@ async def test_sweeper_events_count_fires_lost_claims_and_invalid_rows(
 ) -> None:
     """Trigger counters; the trigger's name is an attribute only if asked for."""
     metrics = Metrics(per_trigger=per_trigger)
-    store = Racing([row("a"), row("b"), row("lost"), row("bad", interval="often")])
+    store = Racing(
+        [row("a"), row("b"), row("lost"), row("bad", interval="often")],
+        clock=Wall().seconds,
+    )
     sweeper = TriggerSweeper(store, Recorder(), clock=Wall(), hooks=[metrics.hooks])
     for _ in range(2):  # the second sweep: a and b not due, bad invalid again
         await sweeper.sweep()

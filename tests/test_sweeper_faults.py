@@ -15,14 +15,19 @@ import trio.testing
 from tests.trigger_helpers import START, Recorder
 from tickwork import InvalidConfigError, Scheduler, ShutdownReport, WrongTypeError
 from tickwork.triggers import (
-    MemoryTriggerStore,
+    MemoryTriggerStore as _MemoryTriggerStore,
+)
+from tickwork.triggers import (
     SweepReport,
     TriggerRow,
     TriggerSweeper,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
+
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._store import Kind
     from datetime import datetime
 
 
@@ -34,6 +39,21 @@ def row(name: str, interval: str = "15m", last: str | None = None) -> TriggerRow
 def trio_wall() -> datetime:
     """A wall clock that follows Trio's (mock) clock from START."""
     return START + timedelta(seconds=trio.current_time())
+
+
+def trio_seconds() -> float:
+    """`trio_wall` in seconds since the epoch: the stores' clock here."""
+    return trio_wall().timestamp()
+
+
+class MemoryTriggerStore(_MemoryTriggerStore):
+    """A memory store on `trio_seconds`, so leases and windows follow MockClock."""
+
+    def __init__(
+        self, rows: Iterable[TriggerRow] = (), *, clock: Callable[[], float] = trio_seconds
+    ) -> None:
+        """Hold *rows*; the store's clock follows Trio's."""
+        super().__init__(rows, clock=clock)
 
 
 class TimedRecorder(Recorder):
@@ -89,11 +109,13 @@ async def test_a_slow_listing_does_not_make_a_trigger_fire_twice(
     )
     await run_sweeper(sweeper, 9.9)
     times = dispatch.times["t"]
-    assert times[0] == 5.0
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert len(times) >= 2
-    assert times[1] <= 7.55  # the first sweep once due (every 0.5 s +- 0.025)
-    assert all(gap >= 2.0 for gap in gaps), times
+    assert times[0] == 5.0  # its window 0 starts when it is first claimed
+    # Then once per 2 s window of that grid, at the first sweep in it (sweeps
+    # every 0.5 s +- 0.025): never twice in one window, none missed.
+    windows = [int((t - 5.0) // 2) for t in times]
+    assert windows == list(range(len(times))), times
+    assert len(times) == 3
+    assert all(t - (5.0 + 2 * k) <= 0.55 for k, t in enumerate(times)), times
     assert not [r for r in caplog.records if "check the clocks" in r.getMessage()]
 
 
@@ -108,11 +130,10 @@ async def test_a_hung_dispatch_never_delays_the_other_triggers(
     )
     report = await run_sweeper(sweeper, 10.2)
     fast = dispatch.times["fast"]
-    # Due every 2 s, seen by the next sweep: every 0.5 s, each +-0.025 of
-    # jitter, so a gap is at most 2 + 0.5 + 2 x 0.025.
-    assert len(fast) >= 4
-    assert all(2 <= b - a <= 2.55 for a, b in itertools.pairwise(fast)), fast
-    assert fast[-1] > 10.2 - 2.55
+    # Once per 2 s window from 0, at the first sweep in it (every 0.5 s,
+    # each +-0.025 of jitter): no drift, none missed.
+    assert [int(t // 2) for t in fast] == [0, 1, 2, 3, 4], fast
+    assert all(t - 2 * k <= 0.55 for k, t in enumerate(fast)), fast
     # Never a second dispatch of a trigger whose dispatch is still running.
     assert dispatch.times["hung"] == [0.0]
     # The hung dispatch is a background task of the loop: shutdown names it.
@@ -295,10 +316,10 @@ async def test_remove_right_after_the_hand_off_still_cancels_the_dispatch(
             ended.append("ended")
 
     class RemoveOnHandOff(MemoryTriggerStore):
-        async def claim_many(
-            self, claims: Sequence[tuple[str, str | None]], fired_at: str
-        ) -> frozenset[str]:
-            won = await super().claim_many(claims, fired_at)
+        async def claim_windows(
+            self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+        ) -> Sequence[Claimed]:
+            won = await super().claim_windows(kind, claims, lease=lease, holder=holder)
             with trio.CancelScope(shield=True):  # like a claim in a worker thread
                 await trio.sleep(2)
             return won

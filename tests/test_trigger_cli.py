@@ -169,7 +169,9 @@ def insert_rows(db: str, rows: Iterable[tuple[object, ...]]) -> None:
     assert run("--db", db, "add", "seed", "1m")[0] == 0  # creates the schema
     with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         connection.executemany(
-            "INSERT INTO tickwork_triggers VALUES (?, ?, ?, ?, ?)", rows
+            "INSERT INTO tickwork_triggers (id, name, interval, enabled, last_fired_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
 
 

@@ -11,12 +11,16 @@ import trio
 
 from tests.trigger_helpers import START, Recorder, Wall, stamp
 from tickwork import Loop, Scheduler, WrongTypeError
+from tickwork._lease import Claim
 from tickwork.triggers import MemoryTriggerStore, TriggerRow, TriggerSweeper
 from tickwork.triggers._model import datetime_micros, timestamp_micros
 from tickwork.triggers._sweeper import CLAIM_BATCH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    from tickwork._lease import Claimed
+    from tickwork.triggers._store import Kind
 
 
 def row(
@@ -35,9 +39,10 @@ def sweeper_for(
     rows: Iterable[TriggerRow], dispatch: Recorder | None = None, **options: object
 ) -> tuple[TriggerSweeper, MemoryTriggerStore, Recorder]:
     """A sweeper at START over a memory store holding *rows*."""
-    store = MemoryTriggerStore(rows)
+    wall = Wall()
+    store = MemoryTriggerStore(rows, clock=wall.seconds)
     dispatch = Recorder() if dispatch is None else dispatch
-    sweeper = TriggerSweeper(store, dispatch, clock=Wall(), **options)  # type: ignore[arg-type]
+    sweeper = TriggerSweeper(store, dispatch, clock=wall, **options)  # type: ignore[arg-type]
     return sweeper, store, dispatch
 
 
@@ -187,12 +192,13 @@ async def test_disabled_rows_are_not_swept() -> None:
 async def test_claim_is_stored_before_dispatch() -> None:
     """When dispatch runs, the store already holds the new last_fired_at."""
     seen: list[str | None] = []
-    store = MemoryTriggerStore([row("a")])
+    wall = Wall()
+    store = MemoryTriggerStore([row("a")], clock=wall.seconds)
 
     async def dispatch(trigger: TriggerRow) -> None:
         seen.append((await store.all())[0].last_fired_at)
 
-    await TriggerSweeper(store, dispatch, clock=Wall()).sweep()
+    await TriggerSweeper(store, dispatch, clock=wall).sweep()
     assert seen == [stamp(START)]
 
 
@@ -232,13 +238,13 @@ class Flaky(MemoryTriggerStore):
             raise self.list_error
         return await super().enabled()
 
-    async def claim_many(
-        self, claims: Sequence[tuple[str, str | None]], fired_at: str
-    ) -> frozenset[str]:
+    async def claim_windows(
+        self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+    ) -> Sequence[Claimed]:
         """Fail if told to."""
         if self.claim_error is not None:
             raise self.claim_error
-        return await super().claim_many(claims, fired_at)
+        return await super().claim_windows(kind, claims, lease=lease, holder=holder)
 
 
 async def test_listing_failure_is_logged_and_the_next_sweep_retries(
@@ -270,12 +276,12 @@ async def test_claim_failure_is_an_error_without_dispatch() -> None:
 
 @pytest.mark.parametrize("store", [None, "triggers.db", object()])
 def test_what_is_no_store_is_refused_at_construction(store: object) -> None:
-    """None, a path or an object without enabled/claim_many is no store."""
+    """None, a path or an object without enabled/claim_windows is no store."""
     with pytest.raises(
         WrongTypeError, match="'store' must be a TriggerStore"
     ) as caught:
         TriggerSweeper(store, Recorder())  # type: ignore[arg-type]
-    assert "claim_many" in str(caught.value)
+    assert "claim_windows" in str(caught.value)
 
 
 async def test_a_window_claimed_by_another_sweeper_is_lost_not_dispatched() -> None:
@@ -290,12 +296,18 @@ async def test_a_window_claimed_by_another_sweeper_is_lost_not_dispatched() -> N
         async def enabled(self) -> Sequence[TriggerRow]:
             rows = await super().enabled()
             # The other replica wins "a" right after our read.
-            await self.claim("a", None, stamp(START))
+            window = datetime_micros(START)
+            await self.claim_windows(
+                "trigger", [Claim("a", window, window)], lease=30, holder="other"
+            )
             return rows
 
     dispatch = Recorder()
     sweeper = TriggerSweeper(
-        Racing([row("a"), row("b")]), dispatch, clock=Wall(), hooks=[Hook()]
+        Racing([row("a"), row("b")], clock=Wall().seconds),
+        dispatch,
+        clock=Wall(),
+        hooks=[Hook()],
     )
     report = await sweeper.sweep()
     assert report.lost_claim == ("a",)
@@ -305,24 +317,29 @@ async def test_a_window_claimed_by_another_sweeper_is_lost_not_dispatched() -> N
 
 
 async def test_many_due_rows_are_claimed_in_batches_before_any_dispatch() -> None:
-    """1 200 due rows take 3 claim_many calls, all before the first dispatch."""
+    """1 200 due rows take 3 claim_windows calls, all before the first dispatch."""
     events: list[str] = []
 
     class Counting(MemoryTriggerStore):
-        async def claim(self, trigger_id: str, seen: str | None, fired_at: str) -> bool:
-            raise AssertionError  # pragma: no cover - must not be called
-
-        async def claim_many(
-            self, claims: Sequence[tuple[str, str | None]], fired_at: str
-        ) -> frozenset[str]:
+        async def claim_windows(
+            self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+        ) -> Sequence[Claimed]:
             events.append(f"claim {len(claims)}")
-            return await super().claim_many(claims, fired_at)
+            return await super().claim_windows(
+                kind, claims, lease=lease, holder=holder
+            )
+
+        async def finish_windows(
+            self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
+        ) -> Sequence[bool]:
+            return await super().finish_windows(kind, outcomes)
 
     async def dispatch(trigger: TriggerRow) -> None:
         events.append("dispatch")
 
     rows = [row(f"t{i:04}") for i in range(1200)]
-    report = await TriggerSweeper(Counting(rows), dispatch, clock=Wall()).sweep()
+    store = Counting(rows, clock=Wall().seconds)
+    report = await TriggerSweeper(store, dispatch, clock=Wall()).sweep()
     assert len(report.fired) == 1200
     assert events[:3] == [f"claim {CLAIM_BATCH}", f"claim {CLAIM_BATCH}", "claim 200"]
     assert events[3:] == ["dispatch"] * 1200
@@ -377,13 +394,15 @@ async def test_naive_clock_is_a_type_error() -> None:
         await sweeper.sweep()
 
 
-async def test_clock_in_another_zone_is_written_as_utc() -> None:
-    """last_fired_at is always written in UTC with a Z."""
+async def test_a_clock_in_another_zone_claims_the_same_window() -> None:
+    """The sweeper's clock may be in any zone: windows are UTC instants."""
     zone = timezone(timedelta(hours=-5))
-    store = MemoryTriggerStore([row("a")])
+    store = MemoryTriggerStore([row("a")], clock=Wall().seconds)
     sweeper = TriggerSweeper(store, Recorder(), clock=lambda: START.astimezone(zone))
     await sweeper.sweep()
-    assert (await store.all())[0].last_fired_at == "2026-11-23T12:00:00Z"
+    [stored] = await store.all()
+    assert stored.window_us == stored.anchor_us == datetime_micros(START)
+    assert stored.last_fired_at == "2026-11-23T12:00:00Z"
 
 
 def test_tick_interval_above_300_is_clamped_with_a_warning(

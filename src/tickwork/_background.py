@@ -59,6 +59,13 @@ class Background:
         self._scopes: set[trio.CancelScope] = set()
         self._cancelled = False
 
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The scheduler's nursery, open while a run of the loop is in flight."""
+        nursery = self._life.nursery
+        assert nursery is not None  # noqa: S101 - a run of the loop is in flight
+        return nursery
+
     def start_soon(self, fn: Callable[[], Awaitable[object]], name: str) -> None:
         """Run ``await fn()`` as a child of the scheduler's nursery.
 

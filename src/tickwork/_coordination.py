@@ -143,8 +143,8 @@ class Hold:
 class Coordinator:
     """One replica's claims, outcomes and lease renewals for one kind of schedule.
 
-    Its `serve` task must run (in the nursery given to `start`) while any
-    window is held.
+    `start` gives it the nursery where its batches go and where its keeper
+    task runs while any lease is held.
     """
 
     def __init__(
@@ -166,13 +166,15 @@ class Coordinator:
         self._claims: Batcher[Claim, Claimed] | None = None
         self._finishes: Batcher[tuple[str, int, str], bool] | None = None
         self._held: set[Hold] = set()
-        self._wake = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._keeping = False
+        self._sleep: trio.CancelScope | None = None
 
     def start(self, nursery: trio.Nursery) -> None:
-        """Batch in *nursery*, and run the keeper there."""
+        """Batch in *nursery*, and run the keeper there while leases are held."""
+        self._nursery = nursery
         self._claims = Batcher(self._send_claims, nursery)
         self._finishes = Batcher(self._send_finishes, nursery)
-        nursery.start_soon(self.serve, name=f"tickwork lease keeper ({self.kind})")
 
     async def _send_claims(self, claims: Sequence[Claim]) -> Sequence[Claimed]:
         return await self.store.claim_windows(
@@ -236,33 +238,48 @@ class Coordinator:
         hold = Hold(key, token, scope, limit)
         self._set_fence(hold, sent_at)
         self._held.add(hold)
-        if len(self._held) == 1:
-            self._wake.set()
+        if not self._keeping:
+            assert self._nursery is not None  # noqa: S101 - start() came first
+            self._keeping = True
+            self._nursery.start_soon(
+                self._keep, name=f"tickwork lease keeper ({self.kind})"
+            )
         return hold
 
     def drop(self, hold: Hold) -> None:
-        """The run ended: stop renewing its lease."""
+        """The run ended: stop renewing its lease (the keeper ends with the last)."""
         self._held.discard(hold)
+        if not self._held and self._sleep is not None:
+            self._sleep.cancel()
 
     def _set_fence(self, hold: Hold, sent_at: float) -> None:
         hold.fence_at = sent_at + self.lease - self._margin
         hold.renew_at = sent_at + self.lease / 3
         hold.scope.deadline = min(hold.limit, hold.fence_at)
 
-    async def serve(self) -> None:
-        """Renew every held lease each ``lease / 3`` until cancelled."""
-        while True:
-            if not self._held:
-                self._wake = trio.Event()
-                await self._wake.wait()
-                continue
-            soonest = min(hold.renew_at for hold in self._held)
-            await trio.sleep_until(soonest)
-            now = trio.current_time()
-            # Renew the ones due soon too: one round trip for neighbours.
-            due = [h for h in self._held if h.renew_at <= now + self.lease / 6]
-            if due:
-                await self._renew(due, now)
+    async def _keep(self) -> None:
+        """Renew every held lease each ``lease / 3``; end when none is held.
+
+        A new hold renews later than every hold already here (each renews a
+        third of a lease after its claim or last renewal), so sleeping until
+        the soonest renewal never misses one.
+        """
+        try:
+            while self._held:
+                await self._renew_due()
+        finally:
+            self._keeping = False
+
+    async def _renew_due(self) -> None:
+        soonest = min(hold.renew_at for hold in self._held)
+        with trio.CancelScope(deadline=soonest) as self._sleep:
+            await trio.sleep_forever()
+        self._sleep = None
+        now = trio.current_time()
+        # Renew the ones due soon too: one round trip for neighbours.
+        due = [h for h in self._held if h.renew_at <= now + self.lease / 6]
+        if due:
+            await self._renew(due, now)
 
     async def _renew(self, due: list[Hold], sent_at: float) -> None:
         try:

@@ -106,3 +106,12 @@ class TriggerStoreError(TickworkError, RuntimeError):
     For example the store was closed, or its database carries a schema version
     newer than this tickwork knows.
     """
+
+
+@final
+class LeaseLostError(TickworkError, RuntimeError):
+    """A run or dispatch was cut because its lease could not be renewed in time.
+
+    After its lease expires another replica may claim the window, so the
+    run is cancelled first (fenced): two holders never run at once.
+    """

@@ -137,9 +137,9 @@ class FaultyStore(StoreContext):
     the constructor) and with `go_down`, `come_back` and `outage`.
 
     The wrapped store's clock stays the truth; `wall_clock` is this
-    replica's own reading of wall time, off by `skew`, to hand to whatever
-    the replica reads wall time with (`wall_datetime` for a sweeper's
-    ``clock=``).
+    replica's own reading of wall time, off by `skew`: pass it with the
+    wrapper, as in ``Scheduler(store=faulty, wall_clock=faulty.wall_clock)``
+    (`wall_datetime` suits a sweeper's ``clock=``).
 
     Args:
         store: the store to forward to; several wrappers may share it.

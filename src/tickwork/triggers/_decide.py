@@ -22,8 +22,13 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from tickwork._lease import CANCELLED
 from tickwork._text import brief, cut
-from tickwork.triggers._model import interval_seconds, timestamp_micros
+from tickwork.triggers._model import (
+    interval_seconds,
+    micros_timestamp,
+    timestamp_micros,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,12 +45,27 @@ _MAX_INTERVALS: Final = 4096
 
 
 @final
+@attrs.frozen
+class Due:
+    """A due row and the window to claim for it."""
+
+    row: TriggerRow
+    window: int
+    """The window's start, microseconds since the epoch (also its fire instant)."""
+    anchor: int | None
+    """The anchor to store with the claim: set for a row that has none yet."""
+
+
+@final
 @attrs.define
 class Decisions:
     """One sweep's verdicts before any claim: names in listing order."""
 
-    due: list[TriggerRow] = attrs.Factory(list)
+    due: list[Due] = attrs.Factory(list)
     not_due: list[str] = attrs.Factory(list)
+    held: list[TriggerRow] = attrs.Factory(list)
+    """Their next window has come, but a dispatch of an earlier window still
+    holds its lease (here or on another replica): skipped."""
     invalid: list[str] = attrs.Factory(list)
     catch_up: dict[str, float] = attrs.Factory(dict)
     """name -> how many intervals overdue, for due rows past catch_up_factor."""
@@ -55,26 +75,50 @@ class Decisions:
 class Decider:
     """Applies the sweep rules to rows; one per sweeper, reused every sweep."""
 
-    __slots__ = ("_catch_up", "_hooks", "_intervals", "_min", "_stamps", "_warned")
+    __slots__ = (
+        "_catch_up",
+        "_hooks",
+        "_intervals",
+        "_min",
+        "_redo",
+        "_stamps",
+        "_warned",
+    )
 
     def __init__(
-        self, min_interval: float, catch_up_factor: float, hooks: Hooks
+        self,
+        min_interval: float,
+        catch_up_factor: float,
+        hooks: Hooks,
+        *,
+        redo: int | None = None,
     ) -> None:
-        """Rules with their thresholds; *hooks* hear about invalid rows."""
+        """Rules with their thresholds; *hooks* hear about invalid rows.
+
+        *redo*: at least once, how many windows back a window left without
+        an outcome (or cancelled) is claimed again; None for at most once.
+        """
         self._min = min_interval
         self._catch_up = catch_up_factor
         self._hooks = hooks
+        self._redo = redo
         self._intervals: dict[str, int] = {}  # valid interval text -> microseconds
         self._stamps: dict[str, int] = {}  # timestamp text -> microseconds
         # Rows warned about, with the text that was wrong: a broken row logs
         # one WARNING, not one per tick (the reports still list it each time).
         self._warned: dict[str, str] = {}
 
-    def decide(self, rows: Sequence[TriggerRow], now_us: int) -> Decisions:  # noqa: C901 - one inlined hot loop
-        """Sort *rows* into due, not due and invalid, as of *now_us*."""
+    def decide(self, rows: Sequence[TriggerRow], now_us: int) -> Decisions:  # noqa: C901, PLR0912 - one inlined hot loop
+        """Sort *rows* into due, not due, held and invalid, as of *now_us*.
+
+        A row's windows start at ``anchor_us + k * interval``. The window
+        due is the latest that has started; the row is due if no claim took
+        that window yet (``window_us`` below it). A row with no anchor yet
+        takes its last fire (a row written by tickwork 0.1), or now.
+        """
         out = Decisions()
         not_due = out.not_due
-        intervals, stamps, warned = self._intervals, self._stamps, self._warned
+        intervals, warned, redo = self._intervals, self._warned, self._redo
         seen: dict[str, int] = {}
         for row in rows:
             try:
@@ -84,44 +128,86 @@ class Decider:
                     and (interval_us := self._interval(row, out)) is None
                 ):
                     continue
-                last = row.last_fired_at
-                if last is None:
-                    self._due(row, out)
-                    continue
-                last_us = stamps.get(last)
-                if last_us is None:
-                    stored: object = last  # a store may hand back bytes
-                    if not isinstance(stored, str):
+                anchor = row.anchor_us
+                window = row.window_us
+                new_anchor = None
+                if anchor is None:
+                    stored: object = row.last_fired_at  # a store may hand back bytes
+                    if stored is not None and not isinstance(stored, str):
                         self._invalid(row, out, _broken("last_fired_at", stored))
                         continue
-                    last_us = self._timestamp(row)
-                    if last_us is None:
-                        self._due(row, out)
+                    anchor = self._legacy_anchor(row, seen)
+                    if anchor is None:  # never fired: its window 0 starts now
+                        self._due(Due(row, now_us, now_us), out)
                         continue
-                seen[last] = last_us
-                elapsed = now_us - last_us
-                if -elapsed > interval_us:
-                    self._warn_once(
-                        row,
-                        last,
-                        "trigger %s: last_fired_at %s is more than one interval in "
-                        "the future; not firing it until then (check the clocks)",
-                    )
-                elif warned:
-                    warned.pop(row.id, None)  # fixed since: warn again if it breaks
-                if elapsed < interval_us:
+                    new_anchor = anchor
+                    if window is None:  # its last fire was its window 0
+                        window = anchor
+                elif type(anchor) is not int:
+                    self._invalid(row, out, _broken("anchor_us", anchor))
+                    continue
+                if anchor > now_us:  # its window 0 has not started yet
+                    if anchor - now_us > interval_us:
+                        self._warn_once(
+                            row,
+                            anchor,
+                            "trigger %s: its next window starts more than one "
+                            "interval in the future (%s); not firing it until "
+                            "then (check the clocks)",
+                            _when(anchor),
+                        )
                     not_due.append(row.name)
                     continue
-                if elapsed > self._catch_up * interval_us:
-                    out.catch_up[row.name] = elapsed / interval_us
-                self._due(row, out)
+                start = anchor + (now_us - anchor) // interval_us * interval_us
+                if window is not None and window >= start:
+                    if window - now_us > interval_us:
+                        self._warn_once(
+                            row,
+                            window,
+                            "trigger %s: its last window starts more than one "
+                            "interval in the future (%s); not firing it until "
+                            "then (check the clocks)",
+                            _when(window),
+                        )
+                    elif redo is not None and _abandoned(row, now_us):
+                        self._due(Due(row, start, new_anchor), out)
+                        continue
+                    not_due.append(row.name)
+                    continue
+                if warned:
+                    warned.pop(row.id, None)  # fixed since: warn again if it breaks
+                if redo is not None and window is not None and _abandoned(row, now_us):
+                    pass  # the claim runs the abandoned window again first
+                elif _leased(row, now_us):
+                    out.held.append(row)
+                    continue
+                if (
+                    window is not None
+                    and now_us - window > self._catch_up * interval_us
+                ):
+                    out.catch_up[row.name] = (now_us - window) / interval_us
+                self._due(Due(row, start, new_anchor), out)
             except Exception as exc:  # noqa: BLE001 - a broken row never ends a sweep
                 self._invalid(row, out, f"the row could not be read: {brief(exc)}")
         self._stamps = seen
         return out
 
-    def _due(self, row: TriggerRow, out: Decisions) -> None:
+    def _legacy_anchor(self, row: TriggerRow, seen: dict[str, int]) -> int | None:
+        """The anchor of a row without one: its last fire, if that parses."""
+        last = row.last_fired_at
+        if last is None:
+            return None
+        last_us = self._stamps.get(last)
+        if last_us is None:
+            last_us = self._timestamp(row)
+            if last_us is None:
+                return None
+        seen[last] = last_us
+        return last_us
+
+    def _due(self, due: Due, out: Decisions) -> None:
         """Append a due row to ``out.due``, unless it is broken."""
+        row = due.row
         ident: object = row.id  # as the store gave it: maybe None or bytes
         name: object = row.name
         if not (isinstance(ident, str) and ident):
@@ -131,7 +217,7 @@ class Decider:
         elif row.enabled is not True:  # listed as enabled, but no bool
             self._invalid(row, out, f"its enabled {brief(row.enabled)} is not a bool")
         else:
-            out.due.append(row)
+            out.due.append(due)
 
     def _interval(self, row: TriggerRow, out: Decisions) -> int | None:
         """Parse an interval not seen yet: its microseconds, or None if invalid."""
@@ -194,6 +280,33 @@ class Decider:
             *(args or (key,)),
             extra={"tickwork_trigger": name if isinstance(name, str) else brief(name)},
         )
+
+
+def _leased(row: TriggerRow, now_us: int) -> bool:
+    """Whether a dispatch of the row's last window still holds a valid lease.
+
+    Judged on this replica's clock, to skip a doomed claim; the store judges
+    again on its own clock.
+    """
+    lease = row.lease_until_us
+    return (
+        row.token > 0 and row.outcome is None and lease is not None and lease > now_us
+    )
+
+
+def _abandoned(row: TriggerRow, now_us: int) -> bool:
+    """Whether the last window was left without an outcome, or cancelled."""
+    if row.token <= 0:
+        return False
+    if row.outcome == CANCELLED:
+        return True
+    lease = row.lease_until_us
+    return row.outcome is None and (lease is None or lease <= now_us)
+
+
+def _when(us: int) -> str:
+    """Microseconds since the epoch as RFC 3339 text, for a log line."""
+    return micros_timestamp(us)
 
 
 def _broken(field: str, value: object) -> str:

@@ -253,7 +253,14 @@ def timestamp_micros(text: str) -> int:
 
 
 def datetime_micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime."""
+    """Microseconds since the Unix epoch of an aware datetime.
+
+    Raises:
+        WrongTypeError: *moment* is naive, so its UTC time is unknown.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        msg = f"the clock must return an aware datetime (got naive {brief(moment)})"
+        raise WrongTypeError(msg)
     return (moment - _EPOCH) // _MICROSECOND
 
 

@@ -30,12 +30,23 @@ import attrs
 import trio
 
 from tickwork._background import Background, HandsOff
-from tickwork._errors import WrongTypeError
+from tickwork._context import RunContext, reset, set_source, utc
+from tickwork._coordination import Coordinator, default_replica
+from tickwork._errors import LeaseLostError, WrongTypeError
 from tickwork._hooks import Hooks
-from tickwork._loop import Loop
+from tickwork._lease import (
+    CANCELLED,
+    FAILED,
+    HELD,
+    SUCCEEDED,
+    TIMED_OUT,
+    Claim,
+)
+from tickwork._loop import Delivery, Loop, check_delivery
 from tickwork._text import brief
 from tickwork._validation import (
     check_async_callable,
+    check_name,
     check_at_least,
     check_optional_positive,
     check_positive,
@@ -43,12 +54,15 @@ from tickwork._validation import (
     is_recognisably_async,
 )
 from tickwork.triggers._decide import Decider
-from tickwork.triggers._model import datetime_micros, format_timestamp, utc_now
+from tickwork.triggers._model import datetime_micros, interval_seconds, utc_now
+from tickwork.triggers._store import check_store
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
     from datetime import datetime
 
+    from tickwork._lease import Claimed
+    from tickwork.triggers._decide import Due
     from tickwork.triggers._model import TriggerRow
     from tickwork.triggers._store import TriggerStore
 
@@ -64,6 +78,8 @@ DEFAULT_DISPATCH_TIMEOUT: Final = 600.0
 # Claims per claim_many call: big enough that 1 000 due rows take two round
 # trips, small enough that one transaction never holds many row locks long.
 CLAIM_BATCH: Final = 500
+# At least once: how many windows back an abandoned window is run again.
+CATCH_UP_LIMIT: Final = 10
 
 
 @final
@@ -94,6 +110,13 @@ class SweepReport:
     """Claimed and handed to the loop's background (a sweep run by
     `TriggerSweeper.loop` in a `Scheduler`): their outcome is logged and goes
     to the hooks as they end."""
+    held: tuple[str, ...] = ()
+    """Their next window has come, but a dispatch of an earlier window still
+    holds its lease (on this replica or another): skipped, never two
+    dispatches of one trigger at once anywhere."""
+    lost: tuple[str, ...] = ()
+    """Won a window past an earlier one whose holder vanished without an
+    outcome: that window was recorded as lost (logged at WARNING)."""
     listing_error: Exception | None = None
     """Set when the store could not list the rows: nothing was decided and the
     next sweep tries again."""
@@ -176,9 +199,12 @@ class TriggerSweeper:
         max_concurrent: int = 25,
         dispatch_timeout: float | None = DEFAULT_DISPATCH_TIMEOUT,
         hooks: Iterable[object] = (),
+        lease: float = 30.0,
+        delivery: Delivery = "at_most_once",
+        replica: str | None = None,
     ) -> None:
         """Check the configuration; see the class docstring."""
-        _check_store(store)
+        check_store(store)
         check_async_callable("dispatch", dispatch, "taking the TriggerRow")
         given: object = clock  # callers without type checking pass anything
         if not callable(given) or is_recognisably_async(given):
@@ -208,10 +234,34 @@ class TriggerSweeper:
         self.store = store
         self.dispatch = dispatch
         self.clock = clock
+        self.lease: float = check_positive("lease", lease)
+        self.delivery: Delivery = check_delivery(delivery)
+        self.replica: str = (
+            default_replica() if replica is None else check_name("replica", replica)
+        )
         self._hooks = Hooks(hooks)
-        self._decider = Decider(self.min_interval, self.catch_up_factor, self._hooks)
+        # At least once: an abandoned window is run again up to this many
+        # windows back (the catch-up limit).
+        self._redo_us: int | None = (
+            CATCH_UP_LIMIT if self.delivery == "at_least_once" else None
+        )
+        self._decider = Decider(
+            self.min_interval,
+            self.catch_up_factor,
+            self._hooks,
+            redo=self._redo_us,
+        )
         self._limiter = trio.CapacityLimiter(self.max_concurrent)
         self._in_flight: set[str] = set()  # ids claimed, their dispatch not ended
+        self._coordinator = Coordinator(
+            store,
+            "trigger",
+            lease=self.lease,
+            replica=self.replica,
+            on_renewal_failed=self._renewal_failed,
+        )
+        self.claims_lost = self.lost = self.fenced = 0
+        self.renewal_failures = self.skipped = 0
 
     def loop(self, name: str = "triggers") -> Loop:
         """A `Loop` that sweeps every ``tick_interval``, and at start.
@@ -239,27 +289,34 @@ class TriggerSweeper:
             LOGGER.exception("could not list the triggers; the next tick tries again")
             return SweepReport(listing_error=exc)
         # Read after listing, which may have waited on the store: see above.
-        now = self.clock()
-        fired_at = format_timestamp(now)
-        decisions = self._decider.decide(rows, datetime_micros(now))
+        now_us = datetime_micros(self.clock())
+        decisions = self._decider.decide(rows, now_us)
         in_flight = self._in_flight
-        due = [row for row in decisions.due if row.id not in in_flight]
+        due = [d for d in decisions.due if d.row.id not in in_flight]
         # Claim no more than can start now: a window is never claimed only to
         # wait for a dispatch slot that hung dispatches may hold for ever. A
         # waiting sweep shares the slots it frees, so it needs just one.
         free = self.max_concurrent - len(in_flight)
         room = free if background is not None else (len(due) if free > 0 else 0)
         due, deferred = due[:room], due[room:]
-        skipped = {row.id for row in deferred}
+        skipped = {d.row.id for d in deferred}
+        # Held by a lease: this process's own dispatch still running is busy.
         busy = tuple(
-            row.name
-            for row in decisions.due
-            if row.id in in_flight or row.id in skipped
-        )
-        # name -> _FIRED, _LOST, _HANDED_OFF or the exception, for due rows.
+            d.row.name
+            for d in decisions.due
+            if d.row.id in in_flight or d.row.id in skipped
+        ) + tuple(row.name for row in decisions.held if row.id in in_flight)
+        held = [row.name for row in decisions.held if row.id not in in_flight]
+        # name -> _FIRED, _LOST, _HELD, _HANDED_OFF or the exception, for due rows.
         outcome: dict[str, str | Exception] = {}
-        won = await self._claim(due, fired_at, outcome)
-        for row in won:
+        sent_at = trio.current_time()
+        won = await self._claim(due, outcome)
+        lost_windows = []
+        for item, answer in won:
+            row = item.row
+            if answer.lost_window is not None:
+                lost_windows.append(row.name)
+                self._window_lost(row, answer.lost_window)
             if (overdue := decisions.catch_up.get(row.name)) is not None:
                 LOGGER.warning(
                     "trigger %s: catch-up, %.1f intervals overdue; firing it once",
@@ -268,15 +325,18 @@ class TriggerSweeper:
                     extra={"tickwork_trigger": row.name},
                 )
         if won:
-            in_flight.update(row.id for row in won)
+            in_flight.update(item.row.id for item, _ in won)
             if background is None:
-                await self._dispatch_all(won, outcome)
+                await self._dispatch_all(won, outcome, sent_at)
             else:
-                for row in won:
-                    outcome[row.name] = _HANDED_OFF
+                self._coordinator.start(background.nursery)
+                for item, answer in won:
+                    outcome[item.row.name] = _HANDED_OFF
                     background.start_soon(
-                        functools.partial(self._dispatch_held, row),
-                        name=f"tickwork dispatch {brief(row.name)}",
+                        functools.partial(
+                            self._dispatch_held, item.row, answer, sent_at
+                        ),
+                        name=f"tickwork dispatch {brief(item.row.name)}",
                     )
         report = SweepReport(
             fired=_named(due, outcome, _FIRED),
@@ -284,25 +344,29 @@ class TriggerSweeper:
             invalid=tuple(decisions.invalid),
             lost_claim=_named(due, outcome, _LOST),
             errors=tuple(
-                (row.name, error)
-                for row in due
-                if isinstance(error := outcome[row.name], Exception)
+                (d.row.name, error)
+                for d in due
+                if isinstance(error := outcome[d.row.name], Exception)
             ),
             busy=busy,
             dispatching=_named(due, outcome, _HANDED_OFF),
+            held=(*held, *_named(due, outcome, _HELD)),
+            lost=tuple(lost_windows),
         )
+        self._count_sweep(report)
         LOGGER.log(
             logging.INFO
             if report.fired or report.errors or report.dispatching
             else logging.DEBUG,
             "swept %d trigger(s): %d fired, %d handed to the background, "
-            "%d not due, %d busy, %d invalid, %d lost to another sweeper, "
-            "%d error(s)",
+            "%d not due, %d busy, %d held by a running dispatch, %d invalid, "
+            "%d lost to another sweeper, %d error(s)",
             len(rows),
             len(report.fired),
             len(report.dispatching),
             len(report.not_due),
             len(report.busy),
+            len(report.held),
             len(report.invalid),
             len(report.lost_claim),
             len(report.errors),
@@ -310,120 +374,212 @@ class TriggerSweeper:
         return report
 
     async def _claim(
-        self,
-        due: Sequence[TriggerRow],
-        fired_at: str,
-        outcome: dict[str, str | Exception],
-    ) -> list[TriggerRow]:
-        """Claim *due* rows; return those won, in order.
+        self, due: Sequence[Due], outcome: dict[str, str | Exception]
+    ) -> list[tuple[Due, Claimed]]:
+        """Claim the windows of *due* rows; return those won, in order.
 
-        Lost claims and claims that raised are recorded in *outcome*.
+        Lost claims, held ones and claims that raised are recorded in
+        *outcome*.
         """
-        won: set[str] = set()
+        won: list[tuple[Due, Claimed]] = []
+        redo = self._redo_us
         for start in range(0, len(due), CLAIM_BATCH):
             batch = due[start : start + CLAIM_BATCH]
-            pairs = [(row.id, row.last_fired_at) for row in batch]
-            try:
-                won.update(await self.store.claim_many(pairs, fired_at))
-            except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
-                _claim_failed(batch, exc, outcome)
-        winners = []
-        for row in due:
-            if row.id in won:
-                winners.append(row)
-            elif row.name not in outcome:
-                outcome[row.name] = _LOST
-                LOGGER.debug(
-                    "trigger %s: another sweeper claimed this window", brief(row.name)
+            claims = [
+                Claim(
+                    d.row.id,
+                    d.window,
+                    d.window,
+                    None if redo is None else d.window - redo * _interval_us(d),
+                    d.anchor,
                 )
-                self._hooks.emit("on_trigger_lost_claim", trigger=row)
-        return winners
+                for d in batch
+            ]
+            try:
+                answers = await self.store.claim_windows(
+                    "trigger", claims, lease=self.lease, holder=self.replica
+                )
+            except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
+                _claim_failed([d.row for d in batch], exc, outcome)
+                continue
+            for item, answer in zip(batch, answers, strict=True):
+                if answer.won:
+                    won.append((item, answer))
+                elif answer.status == HELD:
+                    outcome[item.row.name] = _HELD
+                else:
+                    outcome[item.row.name] = _LOST
+                    self.claims_lost += 1
+                    LOGGER.debug(
+                        "trigger %s: another sweeper claimed this window",
+                        brief(item.row.name),
+                    )
+                    self._hooks.emit("on_trigger_lost_claim", trigger=item.row)
+        return won
+
+    def _window_lost(self, row: TriggerRow, window: int) -> None:
+        self.lost += 1
+        LOGGER.warning(
+            "trigger %s: window %s was lost: its holder vanished before "
+            "recording an outcome",
+            brief(row.name),
+            utc(window).isoformat(),
+            extra={"tickwork_trigger": row.name, "tickwork_window": window},
+        )
+        self._hooks.emit("on_window_lost", name=row.name, window=utc(window))
 
     async def _dispatch_all(
-        self, rows: list[TriggerRow], outcome: dict[str, str | Exception]
+        self,
+        won: list[tuple[Due, Claimed]],
+        outcome: dict[str, str | Exception],
+        sent_at: float,
     ) -> None:
-        """Dispatch *rows* and wait: a few workers, each holding one slot.
+        """Dispatch the *won* rows and wait: a few workers, each holding one slot.
 
         One slot per worker, not per row: a thousand due rows cost a handful
         of limiter round trips, not a thousand parked tasks.
         """
-        todo = iter(rows)
+        todo = iter(won)
 
         async def worker() -> None:
             async with self._limiter:
-                for row in todo:
-                    outcome[row.name] = await self._dispatch(row)
+                for item, answer in todo:
+                    outcome[item.row.name] = await self._dispatch(
+                        item.row, answer, sent_at
+                    )
 
-        workers = max(1, min(int(self._limiter.available_tokens), len(rows)))
+        workers = max(1, min(int(self._limiter.available_tokens), len(won)))
         try:
             async with trio.open_nursery() as nursery:
+                self._coordinator.start(nursery)
                 for _ in range(workers):
                     nursery.start_soon(worker)
         finally:
-            self._in_flight.difference_update(row.id for row in rows)
+            self._in_flight.difference_update(item.row.id for item, _ in won)
 
-    async def _dispatch_held(self, row: TriggerRow) -> None:
+    async def _dispatch_held(
+        self, row: TriggerRow, answer: Claimed, sent_at: float
+    ) -> None:
         """A background dispatch: one slot, free by construction (see _sweep)."""
         try:
             async with self._limiter:
-                await self._dispatch(row)
+                await self._dispatch(row, answer, sent_at)
         finally:
             self._in_flight.discard(row.id)
 
-    async def _dispatch(self, row: TriggerRow) -> str | Exception:
-        """Dispatch one won row under the timeout; log and report how it ended.
+    async def _dispatch(  # noqa: C901 - one dispatch's every ending
+        self, row: TriggerRow, answer: Claimed, sent_at: float
+    ) -> str | Exception:
+        """Dispatch one won row under its lease and timeout; record how it ended.
 
         The caller holds a slot of the limiter, and takes the row's id out
         of ``_in_flight`` (where it is from its claim) once this returns or
         is cancelled, even before it began.
         """
+        assert answer.window is not None  # noqa: S101 - a won claim names it
+        coordinator = self._coordinator
+        started = trio.current_time()
+        limit = (
+            math.inf
+            if self.dispatch_timeout is None
+            else started + self.dispatch_timeout
+        )
+        scope = trio.CancelScope()
+        hold = coordinator.hold(row.id, answer.token, sent_at, scope, limit)
+        window = utc(answer.window)
+        context = set_source(
+            RunContext(
+                name=row.name,
+                window=window,
+                scheduled=window,
+                lateness=max(0.0, (answer.now - answer.window) / 1e6),
+                attempt=answer.attempt,
+                token=answer.token,
+                catching_up=answer.attempt > 1,
+            )
+        )
+        stored = CANCELLED
+        result: str | Exception
         try:
-            with trio.move_on_after(
-                math.inf if self.dispatch_timeout is None else self.dispatch_timeout
-            ) as scope:
+            with scope:
                 await self.dispatch(row)
-            if scope.cancelled_caught:
+            if not scope.cancelled_caught:
+                stored, result = SUCCEEDED, _FIRED
+            elif hold.cut_by_fence:
+                self.fenced += 1
+                msg = (
+                    f"dispatch of trigger {brief(row.name)} was fenced: its lease "
+                    "could not be renewed"
+                )
+                raise LeaseLostError(msg)  # noqa: TRY301 - logged with the others
+            else:
+                stored = TIMED_OUT
                 msg = (
                     f"dispatch of trigger {brief(row.name)} exceeded "
                     f"dispatch_timeout={self.dispatch_timeout} s"
                 )
                 raise TimeoutError(msg)  # noqa: TRY301 - logged with the others
         except Exception as exc:
+            if stored is not TIMED_OUT and not isinstance(exc, LeaseLostError):
+                stored = FAILED
             LOGGER.exception(
                 "trigger %s: dispatch failed; it waits for its next window",
                 brief(row.name),
                 extra={"tickwork_trigger": row.name},
             )
-            return exc
+            result = exc
+        except BaseException:
+            if trio.current_effective_deadline() == -math.inf:  # cut by shutdown
+                await coordinator.release(row.id, answer.token, CANCELLED)
+            raise
+        finally:
+            reset(context)
+            coordinator.drop(hold)
+        try:
+            recorded = await coordinator.finish(row.id, answer.token, stored)
+        except Exception:  # noqa: BLE001 - the lease expires; logged
+            LOGGER.warning(
+                "trigger %s: could not record the outcome of its dispatch; its "
+                "lease expires on its own",
+                brief(row.name),
+                exc_info=True,
+                extra={"tickwork_trigger": row.name},
+            )
         else:
+            if not recorded and result is _FIRED:
+                self.fenced += 1
+                LOGGER.warning(
+                    "trigger %s: its dispatch ended after its lease passed to "
+                    "another replica",
+                    brief(row.name),
+                    extra={"tickwork_trigger": row.name},
+                )
+        if result is _FIRED:
             self._hooks.emit("on_trigger_fired", trigger=row)
-            return _FIRED
+        return result
+
+    def _count_sweep(self, report: SweepReport) -> None:
+        self.skipped += len(report.held)
+
+    def _renewal_failed(self, key: str) -> None:
+        self.renewal_failures += 1
+        self._hooks.emit("on_lease_renewal_failed", name=key)
 
 
 _FIRED: Final = "fired"
 _LOST: Final = "lost_claim"
+_HELD: Final = "held"
 _HANDED_OFF: Final = "dispatching"
 
 
 def _named(
-    rows: Sequence[TriggerRow], outcome: dict[str, str | Exception], which: str
+    due: Sequence[Due], outcome: dict[str, str | Exception], which: str
 ) -> tuple[str, ...]:
-    return tuple(row.name for row in rows if outcome[row.name] is which)
+    return tuple(d.row.name for d in due if outcome[d.row.name] is which)
 
 
-def _check_store(store: object) -> None:
-    """Refuse what is no `TriggerStore` (None, a path, a DSN) at once."""
-    missing = [
-        method
-        for method in ("enabled", "claim_many")
-        if not callable(getattr(store, method, None))
-    ]
-    if missing:
-        msg = (
-            "'store' must be a TriggerStore such as SQLiteTriggerStore(path) "
-            f"(got {brief(store)}, which has no {' or '.join(missing)})"
-        )
-        raise WrongTypeError(msg)
+def _interval_us(due: Due) -> int:
+    return interval_seconds(due.row.interval) * 1_000_000
 
 
 def _claim_failed(
