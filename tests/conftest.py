@@ -65,5 +65,7 @@ def postgres_dsn(postgres_server: PostgresServer) -> str:
     with psycopg.connect(postgres_server.dsn, autocommit=True) as connection:
         # A store a failed test left open must not hang the suite.
         connection.execute("SET lock_timeout = '10s'")
-        connection.execute("DROP TABLE IF EXISTS tickwork_triggers, tickwork_meta")
+        connection.execute(
+            "DROP TABLE IF EXISTS tickwork_triggers, tickwork_loops, tickwork_meta"
+        )
     return postgres_server.dsn

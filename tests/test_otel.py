@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 
-from tests.trigger_helpers import START, Recorder, Wall, stamp
+from tests.trigger_helpers import START, Recorder, Wall
 from tickwork import Loop, Scheduler
 from tickwork._lease import Claim
 from tickwork.otel import DURATION_BUCKETS, LATENESS_BUCKETS, OpenTelemetryHooks

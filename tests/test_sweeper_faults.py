@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -25,10 +24,10 @@ from tickwork.triggers import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
+    from datetime import datetime
 
     from tickwork._lease import Claim, Claimed
     from tickwork.triggers._store import Kind
-    from datetime import datetime
 
 
 def row(name: str, interval: str = "15m", last: str | None = None) -> TriggerRow:
@@ -50,7 +49,10 @@ class MemoryTriggerStore(_MemoryTriggerStore):
     """A memory store on `trio_seconds`, so leases and windows follow MockClock."""
 
     def __init__(
-        self, rows: Iterable[TriggerRow] = (), *, clock: Callable[[], float] = trio_seconds
+        self,
+        rows: Iterable[TriggerRow] = (),
+        *,
+        clock: Callable[[], float] = trio_seconds,
     ) -> None:
         """Hold *rows*; the store's clock follows Trio's."""
         super().__init__(rows, clock=clock)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import runpy
 import sqlite3
 import subprocess
@@ -13,11 +14,13 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
+import trio
 
 from tests.pgserver import PASSWORD, free_port
 from tickwork._errors import InvalidConfigError
+from tickwork._lease import Claim
 from tickwork._text import brief
-from tickwork.triggers import PostgresTriggerStore
+from tickwork.triggers import PostgresTriggerStore, SQLiteTriggerStore
 from tickwork.triggers._cli import (
     ENV_DB,
     REFUSED,
@@ -31,11 +34,22 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
+T = 1_714_564_800  # 2024-05-01T12:00:00Z
+T_US = T * 1_000_000
+LATER = T + 960  # when the window-state tests look: 12:16:00Z
 
-def run(*argv: str) -> tuple[int, str]:
-    """Exit code and stdout of one command."""
+
+def run(*argv: str, now: float | None = None) -> tuple[int, str]:
+    """Exit code and stdout of one command, at *now* if given."""
     out = io.StringIO()
-    return main(list(argv), out), out.getvalue()
+    if now is None:
+        return main(list(argv), out), out.getvalue()
+    return main(list(argv), out, clock=lambda: now), out.getvalue()
+
+
+def cells(table: str) -> list[list[str]]:
+    """A table's lines split into cells (columns are two or more spaces apart)."""
+    return [re.split(r"\s{2,}", line) for line in table.splitlines()]
 
 
 def test_add_list_disable_enable_remove_round_trip(tmp_path: Path) -> None:
@@ -48,16 +62,30 @@ def test_add_list_disable_enable_remove_round_trip(tmp_path: Path) -> None:
     assert run("--db", db, "add", "nightly", "1d", "--disabled")[0] == 0
     code, table = run("--db", db, "list")
     assert code == 0
-    assert table.splitlines() == [
-        "NAME     INTERVAL  ENABLED  LAST FIRED (UTC)",
-        "nightly  1d        no       never",
-        "refresh  15m       yes      never",
+    header, *rows = cells(table)
+    assert header == [
+        "NAME",
+        "INTERVAL",
+        "ENABLED",
+        "LAST WINDOW",
+        "OUTCOME",
+        "LEASE",
+        "NEXT FIRE",
+        "ATTEMPT",
+        "LOST",
+        "HOLDER",
     ]
+    # Never claimed: each fires at its anchor, when it was added.
+    assert [row[:6] + row[7:] for row in rows] == [
+        ["nightly", "1d", "no", "never", "-", "-", "0", "0", "-"],
+        ["refresh", "15m", "yes", "never", "-", "-", "0", "0", "-"],
+    ]
+    assert all(re.fullmatch(r"now|[0-9]+s ago", row[6]) for row in rows)
     assert run("--db", db, "enable", "nightly") == (0, "enabled 'nightly'\n")
     assert run("--db", db, "disable", "refresh") == (0, "disabled 'refresh'\n")
     code, lines = run("--db", db, "list", "--json")
-    rows = [json.loads(line) for line in lines.splitlines()]
-    assert [(r["name"], r["enabled"], r["last_fired_at"]) for r in rows] == [
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert [(r["name"], r["enabled"], r["last_fired_at"]) for r in records] == [
         ("nightly", True, None),
         ("refresh", False, None),
     ]
@@ -76,6 +104,7 @@ def test_add_list_disable_enable_remove_round_trip(tmp_path: Path) -> None:
         (["add", "x", "0s"], REFUSED, "must be positive"),
         (["enable", "nope"], REFUSED, "no trigger named 'nope'"),
         (["remove", "nope"], REFUSED, "no trigger named 'nope'"),
+        (["show", "nope"], REFUSED, "no trigger or coordinated loop named 'nope'"),
     ],
 )
 def test_refusals_exit_1_with_the_reason(
@@ -169,8 +198,8 @@ def insert_rows(db: str, rows: Iterable[tuple[object, ...]]) -> None:
     assert run("--db", db, "add", "seed", "1m")[0] == 0  # creates the schema
     with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         connection.executemany(
-            "INSERT INTO tickwork_triggers (id, name, interval, enabled, last_fired_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO tickwork_triggers "
+            "(id, name, interval, enabled, last_fired_at) VALUES (?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -266,12 +295,9 @@ def test_names_starting_with_a_dash_are_names_and_options_still_work(
         0,
         "added '-x' every 5m\n",
     )
-    assert run("--db", db, "list")[1].splitlines()[1].split() == [
-        "-x",
-        "5m",
-        "no",
-        "never",
-    ]
+    assert cells(run("--db", db, "list")[1])[1][:4] == ["-x", "5m", "no", "never"]
+    assert run("--db", db, "show", "-x")[1].startswith("name: -x\nkind: trigger\n")
+    assert run("--db", db, "show", "-x", "--json")[0] == 0
     assert run("--db", db, "enable", "-x") == (0, "enabled '-x'\n")
     assert run("--db", db, "remove", "-x") == (0, "removed '-x'\n")
     assert run("--db", db, "disable", "-nope") == (REFUSED, "")
@@ -381,27 +407,362 @@ def test_list_cuts_cells_and_shows_broken_rows(tmp_path: Path) -> None:
             ("nl", "two\nlines", "1h", 1, None),
         ],
     )
-    code, table = run("--db", db, "list")
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(
+            "UPDATE tickwork_triggers SET anchor_us = 'then', window_us = X'01', "
+            "token = 'two', lease_until_us = ?, holder = ? WHERE id = 'nl'",
+            (2**62, "h" * 5000),
+        )
+        connection.execute(
+            "UPDATE tickwork_triggers SET window_us = 'soon' WHERE name = 'seed'"
+        )
+    code, table = run("--db", db, "list", now=T)
     assert code == 0
     lines = table.splitlines()
     assert len(lines) == 5
-    assert max(len(line) for line in lines) < 450
+    assert max(len(line) for line in lines) < 650
     assert any(line.startswith("n" * 199 + "… ") for line in lines)
-    assert ["b'\\xffbad'", "b'\\xfe5m'", "yes", "b'\\x00'"] in [
-        line.split() for line in lines
-    ]
-    assert "'two\\nlines'" in table
-    code, text = run("--db", db, "list", "--json")
+    assert [
+        "b'\\xffbad'",
+        "b'\\xfe5m'",
+        "yes",
+        "never",
+        "-",
+        "-",
+        "-",
+        "0",
+        "0",
+        "-",
+    ] in cells(table)
+    # A window state edited by hand: shown as stored, no next fire from it.
+    assert [
+        "'two\\nlines'",
+        "1h",
+        "yes",
+        "b'\\x01'",
+        "-",
+        "in 53356151d2h",
+        "-",
+        "0",
+        "0",
+        "h" * 199 + "…",
+    ] in cells(table)
+    code, text = run("--db", db, "list", "--json", now=T)
     assert code == 0
     rows = {row["id"]: row for row in map(json.loads, text.splitlines())}
     assert rows[None] == {
+        "kind": "trigger",
         "id": None,
         "name": "b'\\xffbad'",
         "interval": "b'\\xfe5m'",
         "enabled": True,
         "last_fired_at": "b'\\x00'",
+        "anchor_us": None,
+        "window_us": None,
+        "token": 0,
+        "holder": None,
+        "lease_until_us": None,
+        "outcome": None,
+        "attempt": 0,
+        "lost": 0,
+        "status": None,
+        "anchor_at": None,
+        "window_at": None,
+        "lease_until_at": None,
+        "next_fire_us": None,
+        "next_fire_at": None,
     }
     assert rows["long"]["last_fired_at"] == "t" * 5000
+    assert rows["long"]["next_fire_us"] == T_US  # never fired, no anchor: now
+    assert (rows["nl"]["anchor_us"], rows["nl"]["window_us"]) == ("then", "b'\\x01'")
+    assert (rows["nl"]["lease_until_at"], rows["nl"]["next_fire_at"]) == (None, None)
+    (seed,) = (row for row in rows.values() if row["name"] == "seed")
+    assert (seed["window_us"], seed["window_at"], seed["next_fire_us"]) == (
+        "soon",
+        None,
+        None,
+    )
+    code, text = run("--db", db, "show", "two\nlines", now=T)
+    assert code == 0
+    assert "anchor: then\nlast window: b'\\x01'\n" in text
+    assert f"holder: {'h' * 199}…\n" in text
+    assert f"lease until: {2**62} (in 53356151d2h)\n" in text
+    code, text = run("--db", db, "show", "n" * 5000)
+    assert code == 0
+    assert text.startswith(f"name: {'n' * 199}…\n")
+    assert max(len(line) for line in text.splitlines()) < 250
+
+
+def window_state_db(tmp_path: Path) -> str:
+    """An SQLite file whose triggers and loops went through claims and outcomes.
+
+    On the store's clock (whole seconds from `T`): "refresh" (15m) was
+    abandoned in window 0 by r1 and is running window 1 under r2; "hourly"
+    succeeded; "stuck" (1d) is abandoned; "idle" (disabled) never fired.
+    Loop "report" failed its window (at T + 0.25 s); "sync" is running.
+    """
+    db = str(tmp_path / "w.db")
+    now = [float(T)]
+    window_1 = T_US + 900_000_000
+
+    async def build() -> None:
+        async with SQLiteTriggerStore(db, clock=lambda: now[0]) as store:
+            rows = {
+                name: await store.add(name=name, interval=every, enabled=on)
+                for name, every, on in [
+                    ("refresh", "15m", True),
+                    ("hourly", "1h", True),
+                    ("stuck", "1d", True),
+                    ("idle", "5m", False),
+                ]
+            }
+            first = [
+                Claim(rows[n].id, T_US, T_US) for n in ("refresh", "hourly", "stuck")
+            ]
+            await store.claim_windows("trigger", first, lease=30, holder="r1")
+            report = T_US + 250_000
+            claim = Claim("report", report, report)
+            await store.claim_windows("loop", [claim], lease=30, holder="r1")
+            await store.finish_windows("trigger", [(rows["hourly"].id, 1, "succeeded")])
+            await store.finish_windows("loop", [("report", 1, "failed")])
+            now[0] = T + 900
+            claim = Claim(rows["refresh"].id, window_1, window_1)
+            (won,) = await store.claim_windows(
+                "trigger", [claim], lease=300, holder="r2"
+            )
+            assert (won.won, won.lost_window) == (True, T_US)
+            claim = Claim("sync", window_1, window_1)
+            await store.claim_windows("loop", [claim], lease=300, holder="r2")
+
+    trio.run(build)
+    return db
+
+
+def test_list_shows_each_window_state_and_the_coordinated_loops(
+    tmp_path: Path,
+) -> None:
+    """The table gives last window, outcome, lease, next fire, attempt, lost, holder."""
+    db = window_state_db(tmp_path)
+    code, table = run("--db", db, "list", now=LATER)
+    assert code == 0
+    assert table.splitlines() == [
+        (
+            "NAME     INTERVAL  ENABLED  LAST WINDOW           OUTCOME    LEASE       "
+            "NEXT FIRE  ATTEMPT  LOST  HOLDER"
+        ),
+        (
+            "hourly   1h        yes      2024-05-01T12:00:00Z  succeeded  -           "
+            "in 44m     1        0     r1"
+        ),
+        (
+            "idle     5m        no       never                 -          -           "
+            "16m ago    0        0     -"
+        ),
+        (
+            "refresh  15m       yes      2024-05-01T12:15:00Z  running    in 4m       "
+            "in 14m     1        1     r2"
+        ),
+        (
+            "stuck    1d        yes      2024-05-01T12:00:00Z  abandoned  15m30s ago  "
+            "in 23h44m  1        0     r1"
+        ),
+        "",
+        (
+            "LOOP    LAST WINDOW           OUTCOME  LEASE  NEXT FIRE  ATTEMPT  LOST  "
+            "HOLDER"
+        ),
+        "report  2024-05-01T12:00:00Z  failed   -      -          1        0     r1",
+        "sync    2024-05-01T12:15:00Z  running  in 4m  -          1        0     r2",
+    ]
+    assert max(len(line) for line in table.splitlines()) <= 120
+
+
+def test_list_json_gives_the_window_state_in_microseconds_and_text(
+    tmp_path: Path,
+) -> None:
+    """--json adds the state's µs and RFC 3339 values; loops follow as kind "loop"."""
+    db = window_state_db(tmp_path)
+    code, text = run("--db", db, "list", "--json", now=LATER)
+    assert code == 0
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert [(row["kind"], row["name"]) for row in rows] == [
+        ("trigger", "hourly"),
+        ("trigger", "idle"),
+        ("trigger", "refresh"),
+        ("trigger", "stuck"),
+        ("loop", "report"),
+        ("loop", "sync"),
+    ]
+    refresh = rows[2]
+    assert isinstance(refresh.pop("id"), str)  # generated; the rest is exact
+    assert refresh == {
+        "kind": "trigger",
+        "name": "refresh",
+        "interval": "15m",
+        "enabled": True,
+        "last_fired_at": "2024-05-01T12:15:00Z",
+        "anchor_us": T_US,
+        "window_us": T_US + 900_000_000,
+        "token": 2,
+        "holder": "r2",
+        "lease_until_us": T_US + 1_200_000_000,
+        "outcome": None,
+        "attempt": 1,
+        "lost": 1,
+        "status": "running",
+        "anchor_at": "2024-05-01T12:00:00Z",
+        "window_at": "2024-05-01T12:15:00Z",
+        "lease_until_at": "2024-05-01T12:20:00Z",
+        "next_fire_us": T_US + 1_800_000_000,
+        "next_fire_at": "2024-05-01T12:30:00Z",
+    }
+    assert [row["status"] for row in rows] == [
+        "succeeded",
+        None,
+        "running",
+        "abandoned",
+        "failed",
+        "running",
+    ]
+    assert rows[4] == {
+        "kind": "loop",
+        "name": "report",
+        "anchor_us": None,
+        "window_us": T_US + 250_000,
+        "token": 1,
+        "holder": "r1",
+        "lease_until_us": None,
+        "outcome": "failed",
+        "attempt": 1,
+        "lost": 0,
+        "status": "failed",
+        "anchor_at": None,
+        "window_at": "2024-05-01T12:00:00.250000Z",
+        "lease_until_at": None,
+        "next_fire_us": None,
+        "next_fire_at": None,
+    }
+
+
+def test_show_prints_everything_about_one_trigger(tmp_path: Path) -> None:
+    """show NAME: one ``key: value`` line per field, times exact and relative."""
+    db = window_state_db(tmp_path)
+    code, text = run("--db", db, "show", "refresh", now=LATER)
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[2].startswith("id: ")
+    del lines[2]
+    assert lines == [
+        "name: refresh",
+        "kind: trigger",
+        "interval: 15m",
+        "enabled: yes",
+        "last fired: 2024-05-01T12:15:00Z",
+        "anchor: 2024-05-01T12:00:00Z",
+        "last window: 2024-05-01T12:15:00Z",
+        "outcome: running",
+        "holder: r2",
+        "token: 2",
+        "lease until: 2024-05-01T12:20:00Z (in 4m)",
+        "next fire: 2024-05-01T12:30:00Z (in 14m)",
+        "attempt: 1",
+        "lost: 1",
+    ]
+    code, text = run("--db", db, "show", "stuck", "--json", now=LATER)
+    assert code == 0
+    row = json.loads(text)
+    assert (row["name"], row["status"], row["next_fire_at"]) == (
+        "stuck",
+        "abandoned",
+        "2024-05-02T12:00:00Z",
+    )
+
+
+def test_show_falls_back_to_a_coordinated_loop(tmp_path: Path) -> None:
+    """show NAME finds a coordinated loop when no trigger has that name."""
+    db = window_state_db(tmp_path)
+    code, text = run("--db", db, "show", "report", now=LATER)
+    assert code == 0
+    assert text.splitlines() == [
+        "name: report",
+        "kind: loop",
+        "last window: 2024-05-01T12:00:00.250000Z",
+        "outcome: failed",
+        "holder: r1",
+        "token: 1",
+        "lease until: -",
+        "next fire: -",
+        "attempt: 1",
+        "lost: 0",
+    ]
+
+
+def test_list_and_show_read_the_window_state_from_postgres(postgres_dsn: str) -> None:
+    """On PostgreSQL too, list and show report a running trigger and loop."""
+    assert run("--db", postgres_dsn, "add", "refresh", "15m")[0] == 0
+
+    async def claim() -> None:
+        async with PostgresTriggerStore(postgres_dsn) as store:
+            (row,) = await store.all()
+            assert row.anchor_us is not None
+            want = Claim(row.id, row.anchor_us, row.anchor_us)
+            await store.claim_windows("trigger", [want], lease=300, holder="r1")
+            want = Claim("sync", row.anchor_us, row.anchor_us)
+            await store.claim_windows("loop", [want], lease=300, holder="r1")
+
+    trio.run(claim)
+    code, table = run("--db", postgres_dsn, "list")
+    assert code == 0
+    rows = cells(table)
+    assert [(row[0], row[4], row[-1]) for row in rows[:2]] == [
+        ("NAME", "OUTCOME", "HOLDER"),
+        ("refresh", "running", "r1"),
+    ]
+    assert rows[2] == [""]
+    assert [(row[0], row[2], row[-1]) for row in rows[3:]] == [
+        ("LOOP", "OUTCOME", "HOLDER"),
+        ("sync", "running", "r1"),
+    ]
+    code, text = run("--db", postgres_dsn, "show", "refresh", "--json")
+    assert code == 0
+    row = json.loads(text)
+    assert row["status"] == "running"
+    assert row["window_us"] == row["anchor_us"]
+    assert row["next_fire_us"] == row["anchor_us"] + 900_000_000
+    assert row["lease_until_at"] is not None
+    code, text = run("--db", postgres_dsn, "show", "sync")
+    assert code == 0
+    assert "kind: loop\n" in text
+    assert "outcome: running\n" in text
+
+
+def test_show_and_list_run_as_commands(tmp_path: Path) -> None:
+    """In a child process: show --json after the name, an unknown name exits 1."""
+    db = window_state_db(tmp_path)
+    done = cli("--db", db, "show", "sync", "--json", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    row = json.loads(done.stdout)
+    assert (row["kind"], row["holder"], row["window_at"]) == (
+        "loop",
+        "r2",
+        "2024-05-01T12:15:00Z",
+    )
+    done = cli("--db", db, "list", cwd=tmp_path)
+    assert done.returncode == 0
+    assert [line[:8] for line in done.stdout.splitlines()] == [
+        "NAME    ",
+        "hourly  ",
+        "idle    ",
+        "refresh ",
+        "stuck   ",
+        "",
+        "LOOP    ",
+        "report  ",
+        "sync    ",
+    ]
+    done = cli("--db", db, "show", "nope", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (REFUSED, "")
+    assert done.stderr == "error: no trigger or coordinated loop named 'nope'\n"
 
 
 def test_help_documents_the_db_forms_and_exit_codes(

@@ -1,5 +1,8 @@
 """PostgresTriggerStore beyond the contract: an outage, secrets, closing, timeouts.
 
+Also the window calls' transactions: atomic, bounded, a few statements per
+batch, and free of deadlocks between replicas.
+
 Each test uses the session's throwaway server (see conftest), Trio's real
 clock and an injected wall clock. The outage test waits on conditions, each
 bounded by fail_after, never on a fixed sleep. (The race between several
@@ -11,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING
+import random
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -23,8 +28,9 @@ import psycopg
 import psycopg_pool
 
 from tests.pgserver import PASSWORD, free_port
-from tests.trigger_helpers import Recorder, Wall
+from tests.trigger_helpers import PostgresDatabase, Recorder, Wall
 from tickwork import Scheduler
+from tickwork._lease import SUCCEEDED, WON, Claim
 from tickwork.triggers import PostgresTriggerStore, TriggerStoreError, TriggerSweeper
 
 if TYPE_CHECKING:
@@ -45,7 +51,7 @@ async def test_instances_starting_together_create_the_schema_once(
         await store.aclose()
     with psycopg.connect(postgres_dsn) as connection:
         assert connection.execute("SELECT value FROM tickwork_meta").fetchall() == [
-            ("1",)
+            ("2",)
         ]
 
 
@@ -130,11 +136,18 @@ async def test_outage_logs_keeps_ticking_and_resumes_without_double_fires(
     """Server stopped mid-run: sweeps report, the loop ticks, firing resumes once."""
     caplog.set_level(logging.DEBUG, logger="tickwork")
     names = ("a", "b", "c")
-    wall = Wall()
     dispatch = Recorder()
     store = PostgresTriggerStore(postgres_dsn, connect_timeout=0.5, statement_timeout=2)
     for name in names:
         await store.add(name=name, interval="1m")
+    # The server's clock decides when a window may be claimed, so the wall
+    # clock stays behind it: the triggers are anchored two minutes back and
+    # the wall starts just after that; its 61 s step then stays in the past.
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE tickwork_triggers SET anchor_us = anchor_us - 120000000"
+        )
+    wall = Wall(datetime.now(timezone.utc) - timedelta(seconds=119))
     sweeper = TriggerSweeper(store, dispatch, clock=wall, tick_interval=0.05)
     scheduler = Scheduler([sweeper.loop()], seed=7)
 
@@ -173,3 +186,123 @@ async def test_outage_logs_keeps_ticking_and_resumes_without_double_fires(
             if record.exc_info
             else ""
         )
+
+
+# --- window calls: one transaction, a few statements, no deadlock -------------
+
+LEASE = 30.0
+
+
+@pytest.fixture
+def empty_dsn(postgres_dsn: str) -> str:
+    """The server's DSN with every tickwork table dropped, the loops' too."""
+    return PostgresDatabase(postgres_dsn).dsn
+
+
+async def _server_now(store: PostgresTriggerStore) -> int:
+    """The server's clock in microseconds, as an early claim reports it."""
+    (probe,) = await store.claim_windows(
+        "loop", [Claim("probe", 2**62, 2**62)], lease=LEASE, holder="probe"
+    )
+    return probe.now
+
+
+async def test_a_window_call_that_fails_changes_nothing_and_the_store_goes_on(
+    empty_dsn: str,
+) -> None:
+    """One transaction: a write refused at commit leaves no row of the batch."""
+    async with PostgresTriggerStore(empty_dsn) as store:
+        now = await _server_now(store)
+        with psycopg.connect(empty_dsn, autocommit=True) as connection:
+            connection.execute(
+                "ALTER TABLE tickwork_loops ADD CONSTRAINT no_z CHECK (holder <> 'z')"
+            )
+        claims = [Claim(key, now, now) for key in ("a", "b")]
+        with pytest.raises(psycopg.errors.CheckViolation):
+            await store.claim_windows("loop", claims, lease=LEASE, holder="z")
+        assert [row.name for row in await store.loops()] == ["probe"]
+        answers = await store.claim_windows("loop", claims, lease=LEASE, holder="y")
+        assert [a.status for a in answers] == [WON, WON]
+
+
+async def test_a_window_call_waiting_on_locked_rows_is_bounded_and_rolls_back(
+    empty_dsn: str,
+) -> None:
+    """Rows locked elsewhere: statement_timeout ends the wait; nothing is kept."""
+    async with PostgresTriggerStore(empty_dsn, statement_timeout=0.2) as store:
+        row = await store.add(name="refresh", interval="1m")
+        assert row.anchor_us is not None
+        want = Claim(row.id, row.anchor_us, row.anchor_us)
+        with psycopg.connect(empty_dsn) as locker:
+            locker.execute(
+                "SELECT 1 FROM tickwork_triggers WHERE id = %s FOR UPDATE", (row.id,)
+            )
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
+        (won,) = await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
+        assert (won.status, won.token) == (WON, 1)
+
+
+async def test_replicas_claiming_overlapping_batches_in_any_order_never_deadlock(
+    empty_dsn: str,
+) -> None:
+    """4 stores claim 300 windows in shuffled batches at once: each is won once."""
+    stores = [PostgresTriggerStore(empty_dsn) for _ in range(4)]
+    keys = [f"loop-{i:03}" for i in range(300)]
+    won: list[str] = []
+
+    async def claim(store: PostgresTriggerStore, start: int, seed: int) -> None:
+        shuffled = random.Random(seed).sample(keys, len(keys))
+        for part in range(0, len(shuffled), 100):
+            batch = [Claim(k, start, start) for k in shuffled[part : part + 100]]
+            answers = await store.claim_windows(
+                "loop", batch, lease=LEASE, holder=f"r{seed}"
+            )
+            mine = [a for a in answers if a.won]
+            won.extend(a.key for a in mine)
+            await store.finish_windows(
+                "loop", [(a.key, a.token, SUCCEEDED) for a in mine]
+            )
+
+    try:
+        now = await _server_now(stores[0])
+        for window in range(3):
+            start = now - (3 - window) * 60_000_000
+            won.clear()
+            with trio.fail_after(60):
+                async with trio.open_nursery() as nursery:
+                    for index, store in enumerate(stores):
+                        nursery.start_soon(claim, store, start, index + 10 * window)
+            assert sorted(won) == keys  # each window once, by some replica
+        states = {row.name: row.state for row in await stores[0].loops()}
+        assert {states[key].token for key in keys} == {3}
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
+async def test_a_batch_of_500_claims_is_three_statements(
+    empty_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims, renewals and outcomes cost a few statements, not one per window."""
+    async with PostgresTriggerStore(empty_dsn) as store:
+        now = await _server_now(store)
+        statements: list[str] = []
+        execute = psycopg.Connection.execute
+
+        def counting(
+            self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any
+        ) -> Any:
+            statements.extend(str(query).split()[:1])  # not the pool's empty check
+            return execute(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", counting)
+        claims = [Claim(f"loop-{i:03}", now, now) for i in range(500)]
+        answers = await store.claim_windows("loop", claims, lease=LEASE, holder="a")
+        assert statements == ["INSERT", "SELECT", "UPDATE"]
+        statements.clear()
+        await store.renew_leases("loop", [(a.key, a.token) for a in answers], lease=1)
+        await store.finish_windows(
+            "loop", [(a.key, a.token, SUCCEEDED) for a in answers]
+        )
+        assert statements == ["SELECT", "UPDATE"] * 2

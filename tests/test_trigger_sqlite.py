@@ -1,7 +1,8 @@
 """SQLiteTriggerStore beyond the contract: restarts, the file, broken rows, closing.
 
 Worker threads are involved, so these tests use Trio's real clock and an
-injected wall clock; none of them sleeps. Rows are broken, and files made
+injected wall clock; none of them sleeps. The store's own clock is injected
+too, so leases lapse exactly when a test says. Rows are broken, and files made
 read-only, through a second plain sqlite3 connection, as a user would.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,6 +20,7 @@ import trio.testing
 
 from tests.trigger_helpers import START, Recorder, Wall, holding, stamp
 from tickwork import InvalidConfigError, WrongTypeError
+from tickwork._lease import HELD, SUCCEEDED, WON, Claim
 from tickwork.triggers import (
     SQLiteTriggerStore,
     TriggerRow,
@@ -27,7 +30,7 @@ from tickwork.triggers import (
 from tickwork.triggers import _sqlite_connection as sqlite_module
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 
@@ -46,6 +49,11 @@ def names(rows: Sequence[TriggerRow]) -> list[str]:
     return [row.name for row in rows]
 
 
+def following(wall: Wall) -> Callable[[], float]:
+    """A store clock that reads *wall*, so that store and sweeper agree on now."""
+    return lambda: wall.now.timestamp()  # noqa: PLW0108 - wall.now moves
+
+
 async def test_a_reopened_file_continues_where_the_last_process_left_off(
     tmp_path: Path,
 ) -> None:
@@ -53,7 +61,7 @@ async def test_a_reopened_file_continues_where_the_last_process_left_off(
     path = tmp_path / "triggers.db"
     wall = Wall()
     dispatch = Recorder()
-    async with SQLiteTriggerStore(path) as store:
+    async with SQLiteTriggerStore(path, clock=following(wall)) as store:
         await store.add(name="hourly", interval="1h")
         await store.add(name="daily", interval="1d")
         assert (await TriggerSweeper(store, dispatch, clock=wall).sweep()).fired == (
@@ -61,7 +69,7 @@ async def test_a_reopened_file_continues_where_the_last_process_left_off(
             "hourly",
         )
     wall.advance(3600)  # the "deploy": an hour later, a new process
-    async with SQLiteTriggerStore(path) as store:
+    async with SQLiteTriggerStore(path, clock=following(wall)) as store:
         report = await TriggerSweeper(store, dispatch, clock=wall).sweep()
         assert report.fired == ("hourly",)
         assert report.not_due == ("daily",)
@@ -73,7 +81,7 @@ async def test_a_reopened_file_continues_where_the_last_process_left_off(
 async def test_the_file_is_in_wal_mode_with_full_sync_and_a_schema_version(
     tmp_path: Path,
 ) -> None:
-    """First use creates the schema with version 1, WAL and synchronous=FULL."""
+    """First use creates the schema with version 2, WAL and synchronous=FULL."""
     path = tmp_path / "triggers.db"
     async with SQLiteTriggerStore(path, busy_timeout=2.5) as store:
         await store.all()
@@ -84,7 +92,7 @@ async def test_the_file_is_in_wal_mode_with_full_sync_and_a_schema_version(
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert check.execute("SELECT key, value FROM tickwork_meta").fetchall() == [
-            ("schema_version", "1")
+            ("schema_version", "2")
         ]
     check.close()
 
@@ -96,7 +104,8 @@ async def test_rows_edited_by_hand_are_reported_not_fatal(tmp_path: Path) -> Non
         await store.all()
     with sqlite3.connect(path) as edit:
         edit.executemany(
-            "INSERT INTO tickwork_triggers VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO tickwork_triggers "
+            "(id, name, interval, enabled, last_fired_at) VALUES (?, ?, ?, ?, ?)",
             [
                 ("1", "numeric", 900, 1, None),  # TEXT affinity: stored as '900'
                 ("2", "garbled-time", "1h", 1, "last tuesday"),
@@ -185,9 +194,15 @@ def test_repr_cuts_a_long_path() -> None:
 async def test_undecodable_text_comes_back_as_bytes_in_its_row_only(
     tmp_path: Path,
 ) -> None:
-    """Text that is not UTF-8 is read as bytes; only its row is invalid."""
+    """Text that is not UTF-8 is read as bytes; only its row is affected.
+
+    A broken interval makes its row invalid. A broken last_fired_at does
+    not: since schema version 2 it only shows when the trigger last fired,
+    and its window state says which window is next.
+    """
     path = tmp_path / "triggers.db"
-    async with SQLiteTriggerStore(path) as store:
+    wall = Wall()
+    async with SQLiteTriggerStore(path, clock=following(wall)) as store:
         for name in ("a", "broken", "stamp", "é ✓"):
             await store.add(name=name, interval="1h")
         edit(
@@ -205,9 +220,9 @@ async def test_undecodable_text_comes_back_as_bytes_in_its_row_only(
         assert stored == (b"\xff1", b"\xc3(")
         assert rows["é ✓"].interval == "1h"  # good text in the same listing
         assert names(await store.enabled()) == ["a", "broken", "stamp", "é ✓"]
-        report = await TriggerSweeper(store, Recorder(), clock=Wall()).sweep()
-    assert report.invalid == ("broken", "stamp")
-    assert report.fired == ("a", "é ✓")
+        report = await TriggerSweeper(store, Recorder(), clock=wall).sweep()
+    assert report.invalid == ("broken",)
+    assert report.fired == ("a", "stamp", "é ✓")
     assert report.listing_error is None
 
 
@@ -230,7 +245,8 @@ async def test_odd_ids_and_enabled_values_come_back_raw(tmp_path: Path) -> None:
         "('5', 'off', '1h', 0, NULL), ('6', 'real', '1h', 0.5, NULL), "
         "('7', 'blob', '1h', X'01', NULL)",
     )
-    async with SQLiteTriggerStore(path) as store:
+    wall = Wall()
+    async with SQLiteTriggerStore(path, clock=following(wall)) as store:
         assert [(row.name, row.id, row.enabled) for row in await store.all()] == [
             ("blob", "7", b"\x01"),
             ("no-id", None, True),
@@ -242,7 +258,7 @@ async def test_odd_ids_and_enabled_values_come_back_raw(tmp_path: Path) -> None:
         ]
         enabled = names(await store.enabled())
         assert enabled == ["blob", "no-id", "real", "text", "two"]
-        report = await TriggerSweeper(store, Recorder(), clock=Wall()).sweep()
+        report = await TriggerSweeper(store, Recorder(), clock=wall).sweep()
     # Each odd row is invalid alone, and none fires.
     assert report.fired == ()
     assert report.invalid == ("blob", "no-id", "real", "text", "two")
@@ -446,7 +462,7 @@ async def test_a_missing_version_row_is_written_again(tmp_path: Path) -> None:
         assert names(await store.all()) == ["a", "b"]
     with sqlite3.connect(path) as check:
         assert check.execute("SELECT * FROM tickwork_meta").fetchall() == [
-            ("schema_version", "1")
+            ("schema_version", "2")
         ]
     check.close()
 
@@ -460,3 +476,127 @@ async def test_an_empty_read_only_database_cannot_be_set_up(tmp_path: Path) -> N
             await store.all()
         assert store._connection is None
     edit(path, "CREATE TABLE other (x)")  # no lock was left behind
+
+
+# --- the store's clock, leases and windows ------------------------------------
+
+LEASE = 30.0
+SECOND_US = 1_000_000
+
+
+class Clock:
+    """A store clock the test sets: seconds since the Unix epoch."""
+
+    def __init__(self) -> None:
+        """Start at the helpers' START."""
+        self.now = START.timestamp()
+
+    def __call__(self) -> float:
+        """The time the test set."""
+        return self.now
+
+    @property
+    def us(self) -> int:
+        """The time in microseconds."""
+        return round(self.now * 1e6)
+
+
+def test_a_clock_that_is_not_a_synchronous_callable_is_refused(
+    tmp_path: Path,
+) -> None:
+    """clock must be callable and synchronous; the error names it."""
+
+    async def asynchronous() -> float:
+        return 0.0  # pragma: no cover - never called
+
+    for clock in (1.0, asynchronous):
+        with pytest.raises(WrongTypeError, match="'clock' must be a synchronous"):
+            SQLiteTriggerStore(tmp_path / "t.db", clock=clock)  # type: ignore[arg-type]
+
+
+async def test_the_store_clock_anchors_new_triggers_and_stamps_claims(
+    tmp_path: Path,
+) -> None:
+    """add anchors at the store's clock; a won claim stamps last_fired_at with it."""
+    clock = Clock()
+    async with SQLiteTriggerStore(tmp_path / "t.db", clock=clock) as store:
+        row = await store.add(name="refresh", interval="15m")
+        assert row.anchor_us == clock.us
+        clock.now += 90
+        (won,) = await store.claim_windows(
+            "trigger",
+            [Claim(row.id, clock.us - SECOND_US, clock.us - SECOND_US)],
+            lease=LEASE,
+            holder="a",
+        )
+        assert (won.status, won.now, won.lease_until) == (
+            WON,
+            clock.us,
+            clock.us + 30 * SECOND_US,
+        )
+        [stored] = await store.all()
+    assert stored.anchor_us == row.anchor_us
+    assert stored.last_fired_at == stamp(START + timedelta(seconds=90))
+
+
+async def test_a_lease_holds_until_the_store_clock_passes_its_end(
+    tmp_path: Path,
+) -> None:
+    """Held while the lease runs, renewed by its token, lost once it lapsed."""
+    clock = Clock()
+    start = clock.us
+    one, two = (Claim("renew", start + k * 60 * SECOND_US, start) for k in (0, 1))
+    async with SQLiteTriggerStore(tmp_path / "t.db", clock=clock) as store:
+        (won,) = await store.claim_windows("loop", [one], lease=LEASE, holder="a")
+        clock.now += 29
+        (held,) = await store.claim_windows("loop", [two], lease=LEASE, holder="b")
+        assert held.status == HELD
+        assert await store.renew_leases("loop", [("renew", won.token)], lease=LEASE)
+        clock.now += 29  # 58 s in: the renewed lease runs to 59 s
+        (held,) = await store.claim_windows("loop", [two], lease=LEASE, holder="b")
+        assert (held.status, held.lease_until) == (HELD, start + 59 * SECOND_US)
+        clock.now += 1.000001  # just past it
+        (next_,) = await store.claim_windows("loop", [two], lease=LEASE, holder="b")
+        assert (next_.status, next_.token, next_.lost_window) == (WON, 2, one.window)
+        assert await store.finish_windows("loop", [("renew", 1, SUCCEEDED)]) == [False]
+        [row] = await store.loops()
+    assert (row.state.holder, row.state.lost, row.state.token) == ("b", 1, 2)
+
+
+async def test_a_batch_larger_than_one_statement_reads_in_chunks(
+    tmp_path: Path,
+) -> None:
+    """1 200 claims in one call (more than one SELECT's worth) all win, in order."""
+    clock = Clock()
+    keys = [f"loop-{i:04}" for i in range(1200)]
+    async with SQLiteTriggerStore(tmp_path / "t.db", clock=clock) as store:
+        claims = [Claim(key, clock.us, clock.us) for key in reversed(keys)]
+        answers = await store.claim_windows("loop", claims, lease=LEASE, holder="a")
+        assert [a.key for a in answers] == list(reversed(keys))
+        assert {a.status for a in answers} == {WON}
+        done = await store.finish_windows(
+            "loop", [(a.key, a.token, SUCCEEDED) for a in answers]
+        )
+        assert done == [True] * len(keys)
+        rows = await store.loops()
+    assert [row.name for row in rows] == keys
+    assert {row.state.outcome for row in rows} == {SUCCEEDED}
+
+
+async def test_a_window_call_that_fails_changes_nothing(tmp_path: Path) -> None:
+    """One transaction: if a write fails, no row of the batch changed or appeared."""
+    path = tmp_path / "t.db"
+    clock = Clock()
+    async with SQLiteTriggerStore(path, clock=clock) as store:
+        await store.loops()
+        edit(
+            path,
+            "CREATE TRIGGER refuse_z BEFORE UPDATE ON tickwork_loops "
+            "WHEN NEW.holder = 'z' BEGIN SELECT RAISE(ABORT, 'no z'); END",
+        )
+        claims = [Claim(key, clock.us, clock.us) for key in ("a", "b")]
+        with pytest.raises(sqlite3.IntegrityError, match="no z"):
+            await store.claim_windows("loop", claims, lease=LEASE, holder="z")
+        assert await store.loops() == []
+        answers = await store.claim_windows("loop", claims, lease=LEASE, holder="y")
+        assert [a.status for a in answers] == [WON, WON]

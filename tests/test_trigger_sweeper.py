@@ -325,9 +325,7 @@ async def test_many_due_rows_are_claimed_in_batches_before_any_dispatch() -> Non
             self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
         ) -> Sequence[Claimed]:
             events.append(f"claim {len(claims)}")
-            return await super().claim_windows(
-                kind, claims, lease=lease, holder=holder
-            )
+            return await super().claim_windows(kind, claims, lease=lease, holder=holder)
 
         async def finish_windows(
             self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]

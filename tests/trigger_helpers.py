@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, final
@@ -18,10 +19,13 @@ from tickwork.triggers import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from pathlib import Path
+    from typing import Any
 
+    from tickwork._lease import Claim, Claimed
     from tickwork.triggers import TriggerRow, TriggerStore
+    from tickwork.triggers._store import Kind
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -45,6 +49,10 @@ class Wall:
     def advance(self, seconds: float) -> None:
         """Move the clock forward."""
         self.now += timedelta(seconds=seconds)
+
+    def seconds(self) -> float:
+        """The current wall time in seconds since the epoch: a store's clock."""
+        return self.now.timestamp()
 
 
 class Recorder:
@@ -92,15 +100,17 @@ class ListTogether:
         await self.group.arrive()
         return rows
 
-    async def claim(self, trigger_id: str, seen: str | None, fired_at: str) -> bool:
+    async def claim_windows(
+        self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+    ) -> Sequence[Claimed]:
         """As the store."""
-        return await self.store.claim(trigger_id, seen, fired_at)  # pragma: no cover
+        return await self.store.claim_windows(kind, claims, lease=lease, holder=holder)
 
-    async def claim_many(
-        self, claims: Sequence[tuple[str, str | None]], fired_at: str
-    ) -> frozenset[str]:
+    async def finish_windows(
+        self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
+    ) -> Sequence[bool]:
         """As the store."""
-        return await self.store.claim_many(claims, fired_at)
+        return await self.store.finish_windows(kind, outcomes)
 
 
 class Rendezvous:
@@ -144,13 +154,22 @@ async def race(
 
 
 async def check_each_window_fires_once(
-    stores: Sequence[TriggerStore], count: int = 48
+    stores: Sequence[TriggerStore],
+    execute: Callable[[str], None],
+    count: int = 48,
 ) -> None:
-    """*count* due triggers, 4 racing sweepers, 3 windows: each fires once a window."""
+    """*count* due triggers, 4 racing sweepers, 3 windows: each fires once a window.
+
+    The stores judge claims on their real clocks, so the rows are anchored
+    five minutes back (through *execute*, SQL on the shared database) and
+    the sweepers' wall clock walks through those past windows.
+    """
     names = [f"t{i:03}" for i in range(count)]
     for name in names:
         await stores[0].add(name=name, interval="1m")
-    wall = Wall()
+    execute("UPDATE tickwork_triggers SET anchor_us = anchor_us - 300000000")
+    latest = max(row.anchor_us or 0 for row in await stores[0].all())
+    wall = Wall(datetime.fromtimestamp(latest / 1e6 + 1, tz=timezone.utc))
     dispatch = Recorder()
     for window in range(1, 4):
         reports = await race(stores, dispatch, wall)
@@ -175,19 +194,27 @@ async def check_each_window_fires_once(
 class SQLiteDatabase:
     """An SQLite file several stores open, edited by plain sqlite3 on the side."""
 
-    def __init__(self, path: Path) -> None:
-        """The database in the file *path* (created by the first store)."""
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        """The database in the file *path* (created by the first store).
+
+        Its stores run on *clock* (seconds since the Unix epoch).
+        """
         self.path = path
+        self.clock = clock
 
     def open(self) -> SQLiteTriggerStore:
         """A new store on the file."""
-        return SQLiteTriggerStore(self.path)
+        return SQLiteTriggerStore(self.path, clock=self.clock)
 
     def execute(self, statement: str) -> None:
         """Run *statement* through a connection of its own, committed."""
+        self.query(statement)
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        """The rows of *statement*, run through a connection of its own."""
         connection = sqlite3.connect(self.path, isolation_level=None)
         try:
-            connection.execute(statement)
+            return connection.execute(statement).fetchall()
         finally:
             connection.close()
 
@@ -203,19 +230,31 @@ class PostgresDatabase:
     """A PostgreSQL database several stores open, edited by psycopg on the side."""
 
     def __init__(self, dsn: str) -> None:
-        """The database at *dsn* (tables created by the first store)."""
+        """The database at *dsn*, emptied (tables are created by the first store).
+
+        The ``postgres_dsn`` fixture drops the tables of schema version 1;
+        the loops table of version 2 is dropped here.
+        """
         self.dsn = dsn
+        self.execute("DROP TABLE IF EXISTS tickwork_loops")
 
     def open(self) -> PostgresTriggerStore:
         """A new store (with a pool of its own) on the database."""
         return PostgresTriggerStore(self.dsn)
 
     def execute(self, statement: str) -> None:
-        """Run *statement* through a connection of its own, committed."""
+        """Run *statement* (or several) through a connection of its own, committed."""
         import psycopg  # noqa: PLC0415 - only the PostgreSQL tests have it
 
         with psycopg.connect(self.dsn, autocommit=True) as connection:
             connection.execute(statement)
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        """The rows of *statement*, run through a connection of its own."""
+        import psycopg  # noqa: PLC0415 - only the PostgreSQL tests have it
+
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            return connection.execute(statement).fetchall()
 
     @staticmethod
     def released(store: TriggerStore) -> bool:

@@ -7,8 +7,10 @@ persisted interval triggers. Everything public is importable from here.
 from __future__ import annotations
 
 from tickwork._backoff import Backoff
+from tickwork._context import NotInRunError, RunContext, current_run
 from tickwork._errors import (
     InvalidConfigError,
+    LeaseLostError,
     PollFailed,
     PollTimeout,
     SchedulerStateError,
@@ -36,11 +38,14 @@ __all__ = [
     "Done",
     "Failed",
     "InvalidConfigError",
+    "LeaseLostError",
     "Loop",
     "LoopStats",
+    "NotInRunError",
     "PollFailed",
     "PollResult",
     "PollTimeout",
+    "RunContext",
     "Scheduler",
     "SchedulerStateError",
     "ShutdownReport",
@@ -48,6 +53,7 @@ __all__ = [
     "TickworkError",
     "UnknownLoopError",
     "WrongTypeError",
+    "current_run",
     "open_scheduler",
     "poll",
     "set_default_max_wait",

@@ -74,8 +74,7 @@ def current_run() -> RunContext:
         raise NotInRunError("current_run() was called outside a run") from None
     if isinstance(value, RunContext):
         return value
-    context = value.run_context()  # None-safe: sources answer only while running
-    return context
+    return value.run_context()
 
 
 def set_source(source: _Source | RunContext) -> contextvars.Token[_Source | RunContext]:

@@ -123,7 +123,7 @@ class CoordinatedRunner:
             await trio.sleep_forever()
         self._sleep = None
 
-    async def run(self, life: Life) -> None:
+    async def run(self, life: Life) -> None:  # noqa: C901 - the claim's every answer
         """The loop's task: wait for each window, claim it, run it if won."""
         grid, loop = self.grid, self.loop
         now = self.wall_clock()
@@ -155,8 +155,8 @@ class CoordinatedRunner:
                 answer = await self.coordinator.claim(
                     Claim(loop.name, start, micros(fire), redo)
                 )
-            except Exception:  # noqa: BLE001 - retried; the window is not lost
-                self._store_failed(life)
+            except Exception as exc:  # noqa: BLE001 - retried; the window is not lost
+                self._store_failed(exc)
                 await self._wait_until(trio.current_time() + retry)
                 retry = min(retry * 2, RETRY, self.loop.interval)
                 continue
@@ -184,17 +184,16 @@ class CoordinatedRunner:
     def _ending(self, life: Life) -> bool:
         return life.stopping or self.removed
 
-    def _store_failed(self, life: Life) -> None:
+    def _store_failed(self, exc: Exception) -> None:
         if not self._warned_store:
             self._warned_store = True
             LOGGER.warning(
                 "loop %s: could not claim its window; retrying every %s s at most",
                 brief(self.loop.name),
                 RETRY,
-                exc_info=True,
+                exc_info=exc,
                 extra={"tickwork_loop": self.loop.name},
             )
-        del life
 
     def _store_back(self) -> None:
         if self._warned_store:
@@ -221,7 +220,7 @@ class CoordinatedRunner:
         )
         life.hooks.emit("on_tick_skipped", loop=self.loop.name, count=1)
 
-    async def _run_window(
+    async def _run_window(  # noqa: PLR0915 - one run's every ending, as LoopRunner's
         self, life: Life, answer: _lease.Claimed, fire: float, sent_at: float
     ) -> None:
         loop, hooks = self.loop, life.hooks
@@ -329,7 +328,7 @@ class CoordinatedRunner:
         stored = CANCELLED if outcome is _FENCED else outcome
         try:
             recorded = await self.coordinator.finish(loop.name, token, stored)
-        except Exception:  # noqa: BLE001 - the lease expires; logged
+        except Exception:
             LOGGER.warning(
                 "loop %s: could not record the outcome of run %d; its lease "
                 "expires on its own",

@@ -50,6 +50,7 @@ RELEASE_TIMEOUT: Final = 5.0
 """Seconds a shutdown waits to release a cut run's lease (shielded)."""
 BATCH: Final = 500
 """Requests per store call at most."""
+_FIRST_RETRY: Final = 0.05
 
 
 def default_replica() -> str:
@@ -192,9 +193,26 @@ class Coordinator:
         return await self._claims.submit(want)
 
     async def finish(self, key: str, token: int, outcome: str) -> bool:
-        """Record one outcome (batched); False if the token was fenced off."""
+        """Record one outcome (batched); False if the token was fenced off.
+
+        A failed call is retried (recording is idempotent) for up to a third
+        of a lease, so one lost reply or store error does not leave the
+        window without its outcome (lost, or run again at least once).
+
+        Raises:
+            Exception: the store's last error, once the retries ran out.
+        """
         assert self._finishes is not None  # noqa: S101 - start() came first
-        return await self._finishes.submit((key, token, outcome))
+        give_up = trio.current_time() + self.lease / 3
+        wait = _FIRST_RETRY
+        while True:
+            try:
+                return await self._finishes.submit((key, token, outcome))
+            except Exception:
+                if trio.current_time() + wait > give_up:
+                    raise
+            await trio.sleep(wait)
+            wait = min(wait * 2, 1.0)
 
     async def release(self, key: str, token: int, outcome: str) -> None:
         """Record the outcome of a run cut by shutdown, at once and shielded.
@@ -206,7 +224,7 @@ class Coordinator:
             scope.deadline = trio.current_time() + RELEASE_TIMEOUT
             try:
                 await self.store.finish_windows(self.kind, [(key, token, outcome)])
-            except Exception:  # noqa: BLE001 - logged; the lease expires
+            except Exception:
                 LOGGER.warning(
                     "%s %s: could not release its lease at shutdown; it expires "
                     "on its own",
@@ -286,7 +304,7 @@ class Coordinator:
             answers = await self.store.renew_leases(
                 self.kind, [(h.key, h.token) for h in due], lease=self.lease
             )
-        except Exception:  # noqa: BLE001 - the fence deadline stands
+        except Exception:
             retry = sent_at + min(self.lease / 10, 1.0)
             for hold in due:
                 hold.renew_at = retry

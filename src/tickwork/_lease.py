@@ -161,7 +161,7 @@ def claim(
     )
 
 
-def _won(  # noqa: PLR0913 - one state transition, spelled out
+def _won(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
     state: WindowState,
     want: Claim,
     now: int,
@@ -206,11 +206,22 @@ def renew(
     return attrs.evolve(state, lease_until=now + lease)
 
 
-def finish(state: WindowState | None, token: int, outcome: str) -> WindowState | None:
-    """The state with *outcome* recorded for *token*; None if refused (fenced)."""
-    if state is None or state.token != token or state.outcome is not None:
-        return None
-    return attrs.evolve(state, outcome=outcome, lease_until=None)
+def finish(
+    state: WindowState | None, token: int, outcome: str
+) -> tuple[WindowState | None, bool]:
+    """Record *outcome* for *token*: the new state (None: unchanged), and whether.
+
+    The bool says whether the outcome is recorded.
+
+    Refused (fenced) if another claim took the token over. Recording the
+    same outcome again is accepted and changes nothing, so a caller whose
+    answer was lost may simply retry.
+    """
+    if state is None or state.token != token:
+        return None, False
+    if state.outcome is not None:
+        return None, state.outcome == outcome
+    return attrs.evolve(state, outcome=outcome, lease_until=None), True
 
 
 def claim_all(
@@ -262,11 +273,11 @@ def finish_all(
     done = []
     changed = set()
     for key, token, outcome in outcomes:
-        new = finish(states.get(key), token, outcome)
+        new, recorded = finish(states.get(key), token, outcome)
         if new is not None:
             states[key] = new
             changed.add(key)
-        done.append(new is not None)
+        done.append(recorded)
     return done, changed
 
 

@@ -51,8 +51,10 @@ CANCELLED: Final = "cancelled"
 
 
 class _NoJitter:
-    """A jitter source for the nominal grid point: a schedule with jitter
-    draws from it, and it answers the middle of the band (offset 0)."""
+    """A jitter source that answers the middle of the band: offset 0.
+
+    A schedule with jitter drawing from it gives its nominal grid point.
+    """
 
     @staticmethod
     def uniform(a: float, b: float) -> float:
@@ -204,8 +206,8 @@ class LoopRunner:
         "_anchor",
         "_run_index",
         "_run_lateness",
-        "_run_scope",
         "_run_scheduled",
+        "_run_scope",
         "_sleeper",
         "background",
         "cancelled",

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Final, NoReturn, final
 import attrs
 import trio
 
+from tickwork._coordinated import CoordinatedRunner
+from tickwork._coordination import Coordinator, default_replica
 from tickwork._errors import (
     InvalidConfigError,
     SchedulerStateError,
     UnknownLoopError,
     WrongTypeError,
 )
-from tickwork._coordinated import CoordinatedRunner
-from tickwork._coordination import Coordinator, default_replica
 from tickwork._hooks import Hooks
 from tickwork._life import Life
 from tickwork._loop import Loop, LoopRunner, LoopStats
@@ -137,7 +137,7 @@ class Scheduler:
         [0.0, 10.0, 20.0]
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the public signature
         self,
         loops: Iterable[Loop] = (),
         *,
@@ -278,7 +278,6 @@ class Scheduler:
             msg = "Scheduler.run() may be called only once"
             raise SchedulerStateError(msg)
         self._started = True
-        life = self._life
         unwrapped: BaseException | None = None
         try:
             async with trio.open_nursery() as service:
@@ -453,7 +452,7 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]
 
 
 @asynccontextmanager
-async def open_scheduler(
+async def open_scheduler(  # noqa: PLR0913 - the public signature
     loops: Iterable[Loop] = (),
     *,
     grace: float = 30.0,

@@ -14,7 +14,7 @@ import random
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, final, overload
+from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, overload
 
 import trio
 
@@ -105,7 +105,6 @@ class _Checked:
         setattr(instance, self._slot, self._check(self._name, value))
 
 
-@final
 class FaultyStore(StoreContext):
     """A `TriggerStore` that forwards to *store*, injecting faults on the way.
 

@@ -12,6 +12,13 @@ values even when they start with "-" (add x -5m reaches the interval grammar);
 --db and --timeout are spelled in full. Messages and table cells show at most
 200 characters of a value.
 
+list and show give each trigger's and coordinated loop's last window (its
+start, UTC), its outcome ("running" while leased, "abandoned" once the lease
+ran out without one), lease, next fire, attempt and lost windows. The table
+shows a lease's end and the next fire relative to this machine's clock, which
+also tells running from abandoned; --json gives microseconds since the epoch
+and RFC 3339 text. A coordinated loop's next fire is not in the store ("-").
+
 exit codes: 0 done, also when the reader goes away (list | head -1 ends
 quietly); 1 refused (unknown or duplicate name, bad interval); 2 bad usage,
 also a URI of another scheme or a string libpq refuses; 3 the database could
@@ -27,22 +34,25 @@ import logging
 import os
 import re
 import sys
+import time
 from typing import TYPE_CHECKING, Final, NoReturn, TextIO
 
 import attrs
 import trio
 
 from tickwork._errors import InvalidConfigError, UnknownTriggerError, WrongTypeError
+from tickwork._lease import micros
 from tickwork._text import LIMIT, brief, cut
-from tickwork.triggers._model import parse_interval
+from tickwork.triggers._model import interval_seconds, micros_timestamp, parse_interval
 from tickwork.triggers._postgres import PostgresTriggerStore
 from tickwork.triggers._sqlite import SQLiteTriggerStore
 from tickwork.triggers._sweeper import TriggerSweeper
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
-    from tickwork.triggers._model import TriggerRow
+    from tickwork._lease import WindowState
+    from tickwork.triggers._model import LoopRow, TriggerRow
     from tickwork.triggers._store import TriggerStore
 
 ENV_DB: Final = "TICKWORK_TRIGGERS_DB"
@@ -60,7 +70,18 @@ SWEEPER_MIN_INTERVAL: Final[float] = (
 _MESSAGE_LIMIT: Final = 5 * LIMIT
 # The options of each command that takes values (list takes none); every
 # other word after the command is a value.
-_OPTIONS: Final = {"add": ("--disabled",), "enable": (), "disable": (), "remove": ()}
+_OPTIONS: Final = {
+    "add": ("--disabled",),
+    "enable": (),
+    "disable": (),
+    "remove": (),
+    "show": ("--json",),
+}
+_MICROS: Final = 1_000_000
+# Units of the relative times in a table, the interval grammar's; two at
+# most ("in 1d2h", not "in 1d2h14m53s") keep the columns narrow.
+_UNITS: Final = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+_GROUPS: Final = 2
 _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # Any word= first, so libpq names a mistyped key word; then libpq's usual key
 # words (its docs, "Parameter Key Words") after a space.
@@ -105,8 +126,15 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for a PostgreSQL connection (default: 5)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    listing = commands.add_parser("list", help="show every trigger")
+    listing = commands.add_parser(
+        "list", help="show every trigger, then every coordinated loop"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = commands.add_parser(
+        "show", help="everything about one trigger (or coordinated loop)"
+    )
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="one JSON object")
     add = commands.add_parser(
         "add", help="create a trigger (it fires at the next sweep)"
     )
@@ -179,8 +207,17 @@ def open_store(db: str, timeout: float = 5.0) -> TriggerStore:
     return SQLiteTriggerStore(db, busy_timeout=timeout)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the command line; return its exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Run the command line; return its exit code.
+
+    *clock* (seconds since the epoch) is "now" for the lease and next fire
+    that list and show report.
+    """
     parser = _parser()
     args = parser.parse_args(_values_last(sys.argv[1:] if argv is None else argv))
     out = sys.stdout if out is None else out
@@ -205,7 +242,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     pool_logger.addHandler(complaint)
     pool_logger.propagate = False
     try:
-        lines = trio.run(_command, store, args)
+        lines = trio.run(_command, store, args, clock)
     except (InvalidConfigError, WrongTypeError, UnknownTriggerError) as exc:
         return _fail(REFUSED, str(exc))
     except Exception as exc:  # noqa: BLE001 - any store failure is exit 3
@@ -219,11 +256,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     return _write(lines, out)
 
 
-async def _command(store: TriggerStore, args: argparse.Namespace) -> list[str]:
+async def _command(
+    store: TriggerStore, args: argparse.Namespace, clock: Callable[[], float]
+) -> list[str]:
     """Run one command against *store*; the lines it prints."""
     async with store:
-        if args.command == "list":
-            return _table(await store.all(), as_json=args.json)
+        if args.command in ("list", "show"):
+            rows, loops = await store.all(), await store.loops()
+            now = micros(clock())
+            if args.command == "list":
+                records = [_trigger(row, now) for row in rows]
+                records += [_loop(loop, now) for loop in loops]
+                return _listing(records, now, as_json=args.json)
+            return _show(args.name, rows, loops, now, as_json=args.json)
         if args.command == "add":
             row = await store.add(
                 name=args.name, interval=args.interval, enabled=not args.disabled
@@ -244,11 +289,209 @@ async def _command(store: TriggerStore, args: argparse.Namespace) -> list[str]:
         return [f"{args.command}d {brief(args.name)}"]
 
 
-def _cell(value: object) -> str:
+def _trigger(row: TriggerRow, now: int) -> dict[str, object]:
+    """*row* as list --json prints it: its fields, then what they mean at *now*."""
+    return {"kind": "trigger", **attrs.asdict(row), **_derived(row.state, now, row)}
+
+
+def _loop(loop: LoopRow, now: int) -> dict[str, object]:
+    """A coordinated loop with the keys of `_trigger` its row has."""
+    state = loop.state
+    fields = {
+        "anchor_us": state.anchor,
+        "window_us": state.window,
+        "token": state.token,
+        "holder": state.holder,
+        "lease_until_us": state.lease_until,
+        "outcome": state.outcome,
+        "attempt": state.attempt,
+        "lost": state.lost,
+    }
+    return {"kind": "loop", "name": loop.name, **fields, **_derived(state, now)}
+
+
+def _derived(
+    state: WindowState, now: int, row: TriggerRow | None = None
+) -> dict[str, object]:
+    """The status, the times as RFC 3339 text and (for a trigger) the next fire.
+
+    A value a store could not read as an int (a row edited by hand) has no
+    text (None), and no next fire follows from it.
+    """
+    token: object = state.token
+    status: object = None  # never claimed
+    if type(token) is int and token > 0:
+        lease: object = state.lease_until
+        status = state.outcome
+        if status is None:
+            status = "running" if type(lease) is int and lease > now else "abandoned"
+    next_fire = None if row is None else _next_fire(row, now)
+    return {
+        "status": status,
+        "anchor_at": _text(state.anchor),
+        "window_at": _text(state.window),
+        "lease_until_at": _text(state.lease_until),
+        "next_fire_us": next_fire,
+        "next_fire_at": _text(next_fire),
+    }
+
+
+def _next_fire(row: TriggerRow, now: int) -> int | None:
+    """The first window start after the last one claimed; None if unknown.
+
+    A row with no anchor fires at the next sweep: *now*. A broken interval
+    or time never fires.
+    """
+    try:
+        step = interval_seconds(row.interval) * _MICROS
+    except (ValueError, TypeError):
+        return None
+    anchor: object = row.anchor_us
+    window: object = row.window_us
+    if anchor is None:
+        return now
+    if type(anchor) is not int:
+        return None
+    if window is None:
+        return anchor
+    if type(window) is not int:
+        return None
+    return anchor + max(0, (window - anchor) // step + 1) * step
+
+
+def _text(us: object) -> str | None:
+    """Microseconds since the epoch as RFC 3339 text; None if not such an int."""
+    if type(us) is not int:
+        return None
+    try:
+        return micros_timestamp(us)
+    except (OverflowError, ValueError):  # beyond datetime's years 1 to 9999
+        return None
+
+
+def _listing(
+    records: Sequence[dict[str, object]], now: int, *, as_json: bool
+) -> list[str]:
+    """Triggers, then coordinated loops (if any), as tables or JSON lines."""
+    if as_json:
+        return [_json(record) for record in records]
+    triggers = [r for r in records if r["kind"] == "trigger"]
+    loops = [r for r in records if r["kind"] == "loop"]
+    state = ("LAST WINDOW", "OUTCOME", "LEASE", "NEXT FIRE", "ATTEMPT", "LOST")
+    lines = _columns(
+        ("NAME", "INTERVAL", "ENABLED", *state, "HOLDER"),
+        [
+            (
+                _cell(r["name"]),
+                _cell(r["interval"]),
+                _cell(r["enabled"]),
+                *_state_cells(r, now),
+            )
+            for r in triggers
+        ],
+    )
+    if loops:
+        lines += [
+            "",
+            *_columns(
+                ("LOOP", *state, "HOLDER"),
+                [(_cell(r["name"]), *_state_cells(r, now)) for r in loops],
+            ),
+        ]
+    return lines
+
+
+def _state_cells(record: dict[str, object], now: int) -> tuple[str, ...]:
+    """A record's window state as table cells, holder last."""
+    window = record["window_us"]
+    return (
+        "never" if window is None else _second(window),
+        _cell(record["status"], "-"),
+        _relative(record["lease_until_us"], now),
+        _relative(record["next_fire_us"], now),
+        _cell(record["attempt"]),
+        _cell(record["lost"]),
+        _cell(record["holder"], "-"),
+    )
+
+
+def _show(
+    name: str,
+    rows: Sequence[TriggerRow],
+    loops: Sequence[LoopRow],
+    now: int,
+    *,
+    as_json: bool,
+) -> list[str]:
+    """The trigger called *name*, or else the coordinated loop, as lines.
+
+    Raises:
+        UnknownTriggerError: neither has that name.
+    """
+    record = next((_trigger(r, now) for r in rows if r.name == name), None)
+    if record is None:
+        record = next((_loop(loop, now) for loop in loops if loop.name == name), None)
+    if record is None:
+        msg = f"no trigger or coordinated loop named {brief(name)}"
+        raise UnknownTriggerError(msg)
+    if as_json:
+        return [_json(record)]
+    fields: list[tuple[str, str]] = [
+        ("name", _cell(record["name"])),
+        ("kind", _cell(record["kind"])),
+    ]
+    if record["kind"] == "trigger":
+        fields += [
+            ("id", _cell(record["id"])),
+            ("interval", _cell(record["interval"])),
+            ("enabled", _cell(record["enabled"])),
+            ("last fired", _cell(record["last_fired_at"], "never")),
+            ("anchor", _exact(record, "anchor", "-")),
+        ]
+    fields += [
+        ("last window", _exact(record, "window", "never")),
+        ("outcome", _cell(record["status"], "-")),
+        ("holder", _cell(record["holder"], "-")),
+        ("token", _cell(record["token"])),
+        ("lease until", _exact(record, "lease_until", "-", now)),
+        ("next fire", _exact(record, "next_fire", "-", now)),
+        ("attempt", _cell(record["attempt"])),
+        ("lost", _cell(record["lost"])),
+    ]
+    return [f"{key}: {value}" for key, value in fields]
+
+
+def _exact(
+    record: dict[str, object], key: str, absent: str, now: int | None = None
+) -> str:
+    """A time of *record* as RFC 3339 text (else as stored), and from *now*."""
+    us = record[f"{key}_us"]
+    if us is None:
+        return absent
+    text = record[f"{key}_at"]
+    shown = _cell(us if text is None else text)
+    if now is None or type(us) is not int:
+        return shown
+    return f"{shown} ({_relative(us, now)})"
+
+
+def _json(record: dict[str, object]) -> str:
+    """*record* as one JSON line, never cut.
+
+    default=repr: bytes (text a store could not decode) become their repr
+    string, so a broken row is listed, not fatal.
+    """
+    return json.dumps(record, default=repr)
+
+
+def _cell(value: object, absent: str | None = None) -> str:
     """Printable text cut to 200 characters, a bool as yes/no, else the repr.
 
-    bytes, None or text with a newline (which would split a row) show as repr.
+    bytes, None (unless *absent* stands for it) or text with a newline (which
+    would split a row) show as repr.
     """
+    if value is None and absent is not None:
+        return absent
     if isinstance(value, bool):
         return "yes" if value else "no"
     return (
@@ -256,25 +499,39 @@ def _cell(value: object) -> str:
     )
 
 
-def _table(rows: Sequence[TriggerRow], *, as_json: bool) -> list[str]:
-    """*rows* as aligned columns, or as one JSON object each."""
-    if as_json:
-        # default=repr: bytes (text a store could not decode) become their repr
-        # string, so a broken row is listed, not fatal. JSON is never cut.
-        return [json.dumps(attrs.asdict(row), default=repr) for row in rows]
-    table = [("NAME", "INTERVAL", "ENABLED", "LAST FIRED (UTC)")]
-    table += [
-        (
-            _cell(row.name),
-            _cell(row.interval),
-            _cell(row.enabled),
-            "never" if row.last_fired_at is None else _cell(row.last_fired_at),
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(3)]
+def _second(us: object) -> str:
+    """A window start as RFC 3339 text to the second, for a table cell."""
+    text = _text(us - us % _MICROS) if type(us) is int else None
+    return _cell(us) if text is None else text
+
+
+def _relative(us: object, now: int) -> str:
+    """*us* from *now* as "in 14m53s", "3m10s ago" or "now"; "-" for None.
+
+    Two units at most, whole seconds cut toward zero.
+    """
+    if type(us) is not int:
+        return _cell(us, "-")
+    seconds = abs(us - now) // _MICROS
+    if seconds == 0:
+        return "now"
+    groups: list[str] = []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count and len(groups) < _GROUPS:
+            groups.append(f"{count}{unit}")
+        elif groups:
+            break
+    text = "".join(groups)
+    return f"in {text}" if us > now else f"{text} ago"
+
+
+def _columns(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """*header* and *rows* as aligned columns; the last one is not padded."""
+    table = [header, *rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
     return [
-        "  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[3]])
+        "  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)), line[-1]])
         for line in table
     ]
 

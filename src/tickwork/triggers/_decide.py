@@ -108,7 +108,7 @@ class Decider:
         # one WARNING, not one per tick (the reports still list it each time).
         self._warned: dict[str, str] = {}
 
-    def decide(self, rows: Sequence[TriggerRow], now_us: int) -> Decisions:  # noqa: C901, PLR0912 - one inlined hot loop
+    def decide(self, rows: Sequence[TriggerRow], now_us: int) -> Decisions:  # noqa: C901, PLR0912, PLR0915 - one inlined hot loop
         """Sort *rows* into due, not due, held and invalid, as of *now_us*.
 
         A row's windows start at ``anchor_us + k * interval``. The window

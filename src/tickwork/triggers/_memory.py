@@ -113,7 +113,7 @@ class MemoryTriggerStore(StoreContext):
     async def claim_windows(
         self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
     ) -> Sequence[Claimed]:
-        """Apply the claim rules to *claims* at the store's clock (see `TriggerStore`)."""
+        """Apply the claim rules to *claims* on the store's clock (`TriggerStore`)."""
         lease_us = check_lease(lease)
         check_kind(kind)
         await self._ready()

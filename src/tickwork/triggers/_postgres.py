@@ -1,16 +1,21 @@
 """PostgresTriggerStore: triggers shared by several instances of a service.
 
 psycopg 3's sync API with a `psycopg_pool.ConnectionPool`, called through
-`trio.to_thread.run_sync` (psycopg's async API is asyncio-only). A claim is
-one conditional UPDATE, so when two instances claim the same window the row
-lock makes the second re-read the row, see the new ``last_fired_at`` and match
-nothing: only one wins. Batched claims lock their rows in id order, so two
-sweepers claiming overlapping batches wait for each other instead of
-deadlocking. Every statement runs under a ``statement_timeout``.
+`trio.to_thread.run_sync` (psycopg's async API is asyncio-only). A legacy
+claim is one conditional UPDATE, so when two instances claim the same window
+the row lock makes the second re-read the row, see the new ``last_fired_at``
+and match nothing: only one wins. Window claims, renewals and outcomes are
+one transaction each: lock the batch's rows in key order (``SELECT ... FOR
+UPDATE``), apply the rules of `tickwork._lease` at the server's clock, write
+the changed rows back in one UPDATE; so a batch of any size costs two round
+trips (statements are pipelined), and two replicas with overlapping batches
+wait for each other instead of deadlocking. Every statement runs under a
+``statement_timeout``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -20,45 +25,110 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 import trio
 
 from tickwork._errors import InvalidConfigError
+from tickwork._lease import WindowState, claim_all, finish_all, renew_all
 from tickwork._text import cut
 from tickwork._validation import check_bool, check_positive, check_positive_int
-from tickwork.triggers._model import TriggerRow
-from tickwork.triggers._schema import ensure_schema
+from tickwork.triggers._model import LoopRow, TriggerRow, micros_timestamp
+from tickwork.triggers._schema import Dialect, ensure_schema
 from tickwork.triggers._store import (
     StoreContext,
+    check_kind,
+    check_lease,
     check_new_trigger,
+    check_outcomes,
     closed,
     duplicate_name,
     unknown_name,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import psycopg
 
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._store import Kind
+
 LOGGER = logging.getLogger("tickwork.triggers.postgres")
 
-# Any constant works; it serialises schema creation between instances that
-# start together (concurrent CREATE TABLE IF NOT EXISTS can fail).
+# Any constant works; it serialises schema creation and upgrades between
+# instances that start together (concurrent CREATE TABLE IF NOT EXISTS can
+# fail, and an upgrade must run once).
 _SCHEMA_LOCK: Final = 0x7469636B776F726B  # "tickwork"
-_SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS tickwork_meta (
-        key text PRIMARY KEY,
-        value text NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS tickwork_triggers (
-        id text PRIMARY KEY,
-        name text NOT NULL UNIQUE,
-        interval text NOT NULL,
-        enabled boolean NOT NULL,
-        last_fired_at text
-    )""",
+DIALECT: Final = Dialect(
+    text="text",
+    integer="bigint",
+    boolean="boolean",
+    false="false",
+    param="%s",
+    columns=(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'tickwork_triggers'"
+    ),
+    row_key="id",
 )
-_INSERT_VERSION: Final = "INSERT INTO tickwork_meta VALUES ('schema_version', %s)"
+# The server's clock, read once per transaction: now() is its start, which
+# is never later than the decision, so a lease granted ends no earlier than
+# its holder counts, and one that lapsed while a call waited for its locks
+# is still honoured (a claim taken or held, never stolen).
+_NOW: Final = "(extract(epoch FROM now()) * 1000000)::bigint"
+_WINDOW: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
 _SELECT: Final = (
-    "SELECT id, name, interval, enabled, last_fired_at FROM tickwork_triggers "
+    "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
+    f"anchor_us, {_WINDOW} FROM tickwork_triggers "
 )
+_SELECT_LOOPS: Final = f"SELECT name, {_WINDOW} FROM tickwork_loops ORDER BY name"  # noqa: S608
+_INSERT: Final = (
+    "INSERT INTO tickwork_triggers "  # noqa: S608 - constants
+    "(id, name, interval, enabled, last_fired_at, anchor_us) "
+    f"VALUES (%s, %s, %s, %s, NULL, {_NOW}) RETURNING anchor_us"
+)
+# A claim makes a loop's row, won or not; names go in sorted, so that two
+# batches inserting the same new names wait for each other, never deadlock.
+_CREATE_LOOPS: Final = (
+    "INSERT INTO tickwork_loops (name) "
+    "SELECT name FROM unnest(%b::text[]) AS n(name) ORDER BY name "
+    "ON CONFLICT DO NOTHING"
+)
+# The clock, and the rows of the batch locked in key order (the locking
+# clause applies after ORDER BY): one row with NULLs if none is stored.
+_LOCK: Final = {
+    "trigger": (
+        f"SELECT n.now_us, t.* FROM (SELECT {_NOW} AS now_us) AS n "  # noqa: S608
+        f"LEFT JOIN (SELECT id, anchor_us, {_WINDOW} FROM tickwork_triggers "
+        "WHERE id = ANY(%b::text[]) ORDER BY id FOR UPDATE) AS t ON true"
+    ),
+    "loop": (
+        f"SELECT n.now_us, t.* FROM (SELECT {_NOW} AS now_us) AS n "  # noqa: S608
+        f"LEFT JOIN (SELECT name, NULL::bigint, {_WINDOW} FROM tickwork_loops "
+        "WHERE name = ANY(%b::text[]) ORDER BY name FOR UPDATE) AS t ON true"
+    ),
+}
+# Every changed row of a batch in one statement; last_fired_at is set only
+# when given (a claim won), kept otherwise. Arrays go in binary (%b): psycopg
+# dumps them a few times faster than as text, which matters at 500 rows.
+_UNNEST: Final = (
+    "unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::text[], "
+    "%b::bigint[], %b::text[], %b::bigint[], %b::bigint[]) "
+    "AS u(key, anchor_us, window_us, token, holder, lease_until_us, outcome, "
+    "attempt, lost)"
+)
+_SET_WINDOW: Final = (
+    "window_us = u.window_us, token = u.token, holder = u.holder, "
+    "lease_until_us = u.lease_until_us, outcome = u.outcome, "
+    "attempt = u.attempt, lost = u.lost"
+)
+_WRITE: Final = {
+    "trigger": (
+        f"UPDATE tickwork_triggers AS t SET anchor_us = u.anchor_us, {_SET_WINDOW}, "  # noqa: S608
+        "last_fired_at = coalesce(%s::text, t.last_fired_at) "
+        f"FROM {_UNNEST} WHERE t.id = u.key"
+    ),
+    "loop": (
+        f"UPDATE tickwork_loops AS t SET {_SET_WINDOW} "  # noqa: S608
+        f"FROM {_UNNEST} WHERE t.name = u.key"
+    ),
+}
 _CLAIM: Final = (
     "UPDATE tickwork_triggers SET last_fired_at = %s "
     "WHERE id = %s AND last_fired_at IS NOT DISTINCT FROM %s RETURNING id"
@@ -207,13 +277,27 @@ class PostgresTriggerStore(StoreContext):
                 LOGGER.debug("%r: schema ready", self)
 
     def _create_schema(self, connection: psycopg.Connection[Any]) -> None:
+        """Create or upgrade the schema, one instance at a time, in one transaction.
+
+        The advisory lock makes instances that start together take turns;
+        the one that comes second finds the work done (see `ensure_schema`).
+        """
+
         def query(statement: str, args: tuple[object, ...]) -> list[Any]:
             cursor = connection.execute(statement, args)
             return cursor.fetchall() if cursor.description is not None else []
 
+        def many(statement: str, args: Sequence[tuple[object, ...]]) -> None:
+            with connection.cursor() as cursor:
+                cursor.executemany(statement, args)
+
+        def now() -> int:
+            ((now_us,),) = query(f"SELECT {_NOW}", ())
+            return int(now_us)
+
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            ensure_schema(self, query, _SCHEMA, _INSERT_VERSION)
+            ensure_schema(self, query, many, DIALECT, now)
 
     async def enabled(self) -> Sequence[TriggerRow]:
         """The rows with ``enabled=True``, ordered by name."""
@@ -245,28 +329,114 @@ class PostgresTriggerStore(StoreContext):
             )
         )
 
+    async def claim_windows(
+        self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+    ) -> Sequence[Claimed]:
+        """Apply the claim rules to *claims* in one transaction (see `TriggerStore`).
+
+        The rows are locked in key order, decided on at the server's clock
+        (``now()``, the transaction's start) and the changed ones written
+        back in one statement; a loop's row is created by its first claim,
+        won or not.
+        """
+        lease_us = check_lease(lease)
+        check_kind(kind)
+        keys = sorted({want.key for want in claims})
+
+        def claim(connection: psycopg.Connection[Any]) -> Sequence[Claimed]:
+            with _transaction(connection):
+                if kind == "loop":
+                    connection.execute(_CREATE_LOOPS, (keys,))
+                now, states = _lock(connection, kind, keys)
+                answers, changed = claim_all(states, claims, now, lease_us, holder)
+                _write(connection, kind, states, changed, micros_timestamp(now))
+            return answers
+
+        return await self._window_call(claim, keys)
+
+    async def renew_leases(
+        self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+    ) -> Sequence[bool]:
+        """Extend each ``(key, token)`` lease, in one transaction.
+
+        See `TriggerStore.renew_leases`; "now" is the server's clock.
+        """
+        lease_us = check_lease(lease)
+        check_kind(kind)
+        keys = sorted({key for key, _ in leases})
+
+        def renew(connection: psycopg.Connection[Any]) -> Sequence[bool]:
+            with _transaction(connection):
+                now, states = _lock(connection, kind, keys)
+                done, changed = renew_all(states, leases, now, lease_us)
+                _write(connection, kind, states, changed, None)
+            return done
+
+        return await self._window_call(renew, keys)
+
+    async def finish_windows(
+        self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
+    ) -> Sequence[bool]:
+        """Record each ``(key, token, outcome)``, in one transaction.
+
+        See `TriggerStore.finish_windows`.
+        """
+        check_kind(kind)
+        check_outcomes(outcomes)
+        keys = sorted({key for key, _, _ in outcomes})
+
+        def finish(connection: psycopg.Connection[Any]) -> Sequence[bool]:
+            with _transaction(connection):
+                _, states = _lock(connection, kind, keys)
+                done, changed = finish_all(states, outcomes)
+                _write(connection, kind, states, changed, None)
+            return done
+
+        return await self._window_call(finish, keys)
+
+    async def _window_call(
+        self, operation: Callable[[psycopg.Connection[Any]], Sequence[T]], keys: object
+    ) -> Sequence[T]:
+        """Run *operation*, unless the batch is empty: then only check the store."""
+        if keys:
+            return await self._run(operation)
+        if self._closed:
+            raise closed(self)
+        await trio.lowlevel.checkpoint()
+        return []
+
+    async def loops(self) -> Sequence[LoopRow]:
+        """Every coordinated loop's window state, ordered by name."""
+        return await self._run(
+            lambda c: [
+                LoopRow(name, WindowState(None, *state))
+                for name, *state in c.execute(_SELECT_LOOPS).fetchall()
+            ]
+        )
+
     async def add(
         self, *, name: str, interval: str, enabled: bool = True
     ) -> TriggerRow:
-        """Create a trigger that never fired (see `TriggerStore.add`)."""
+        """Create a trigger that never fired, anchored at the server's clock.
+
+        See `TriggerStore.add`.
+        """
         from psycopg import errors  # noqa: PLC0415 - an optional extra
 
         check_new_trigger(name, interval, enabled)
-        row = TriggerRow(uuid.uuid4().hex, name, interval, enabled, None)
+        trigger_id = uuid.uuid4().hex
 
-        def add(connection: psycopg.Connection[Any]) -> None:
+        def add(connection: psycopg.Connection[Any]) -> TriggerRow:
             try:
-                connection.execute(
-                    "INSERT INTO tickwork_triggers "
-                    "(id, name, interval, enabled, last_fired_at) "
-                    "VALUES (%s, %s, %s, %s, NULL)",
-                    (row.id, name, interval, enabled),
+                cursor = connection.execute(
+                    _INSERT, (trigger_id, name, interval, enabled)
                 )
             except errors.UniqueViolation:
                 raise duplicate_name(name) from None
+            ((anchor,),) = cursor.fetchall()
+            return TriggerRow(trigger_id, name, interval, enabled, None, anchor)
 
-        await self._run(add)
-        return row
+        return await self._run(add)
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Enable or disable the trigger called *name*."""
@@ -309,6 +479,65 @@ class PostgresTriggerStore(StoreContext):
 
 def _rows(connection: psycopg.Connection[Any], query: str) -> list[TriggerRow]:
     return [TriggerRow(*row) for row in connection.execute(query).fetchall()]
+
+
+@contextlib.contextmanager
+def _transaction(connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """One transaction, its statements pipelined: a round trip per result read.
+
+    BEGIN goes with the first query, and the UPDATE with COMMIT, so a
+    window call costs two round trips whatever the size of its batch.
+    """
+    with connection.pipeline(), connection.transaction():
+        yield
+
+
+def _lock(
+    connection: psycopg.Connection[Any], kind: Kind, keys: list[str]
+) -> tuple[int, dict[str, WindowState | None]]:
+    """The server's now (µs) and the state of each of *keys*, their rows locked.
+
+    A key not stored is None.
+    """
+    states: dict[str, WindowState | None] = dict.fromkeys(keys)
+    rows = connection.execute(_LOCK[kind], (keys,)).fetchall()
+    for _, key, *state in rows:
+        if key is not None:
+            states[key] = WindowState(*state)
+    return int(rows[0][0]), states
+
+
+def _write(
+    connection: psycopg.Connection[Any],
+    kind: Kind,
+    states: dict[str, WindowState | None],
+    changed: Iterable[str],
+    fired_at: str | None,
+) -> None:
+    """Write the states of *changed* keys back in one UPDATE.
+
+    *fired_at* becomes a trigger's last_fired_at (a claim won); None keeps
+    it. A loop keeps no anchor: its schedule has its own.
+    """
+    keys = list(changed)
+    if not keys:
+        return
+    got = [state for key in keys if (state := states[key]) is not None]
+    assert len(got) == len(keys)  # noqa: S101 - only existing states change
+    # A list per column, each built in one pass: the arrays of the UPDATE.
+    columns = (
+        keys,
+        [s.anchor for s in got],
+        [s.window for s in got],
+        [s.token for s in got],
+        [s.holder for s in got],
+        [s.lease_until for s in got],
+        [s.outcome for s in got],
+        [s.attempt for s in got],
+        [s.lost for s in got],
+    )
+    args = (fired_at, *columns) if kind == "trigger" else columns
+    connection.execute(_WRITE[kind], args)
 
 
 def _found(count: int, name: str) -> None:

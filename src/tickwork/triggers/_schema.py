@@ -183,7 +183,7 @@ def ensure_schema(
         )
     if version is None:
         query(
-            f"INSERT INTO tickwork_meta VALUES ('schema_version', {dialect.param})",
+            f"INSERT INTO tickwork_meta VALUES ('schema_version', {dialect.param})",  # noqa: S608
             (str(SCHEMA_VERSION),),
         )
     elif version != SCHEMA_VERSION:
@@ -209,7 +209,7 @@ def anchor_rows(
     key = dialect.row_key
     rows = query(
         f"SELECT {key}, name, last_fired_at FROM tickwork_triggers "  # noqa: S608 - no input
-        "WHERE anchor_us IS NULL",
+        "WHERE anchor_us IS NULL ORDER BY name",
         (),
     )
     changes: list[tuple[object, ...]] = []
@@ -227,7 +227,7 @@ def anchor_rows(
 
 
 def _fired_micros(store: object, name: object, last: object) -> int | None:
-    """*last* (a row's last_fired_at) in microseconds; None if it never fired or is unreadable."""
+    """*last*, a row's last_fired_at, in microseconds; None if never or unreadable."""
     if last is None:
         return None
     if isinstance(last, str):

@@ -106,7 +106,9 @@ class SQLiteTriggerStore(StoreContext):
             milliseconds.
         clock: the store's clock, a synchronous callable returning seconds
             since the Unix epoch (`time.time`); a test passes its own to
-            make leases expire when it says.
+            make leases expire when it says. It is read in the store's
+            worker thread, inside each transaction (after the write lock
+            is taken), so it must not need the Trio context.
 
     Raises:
         InvalidConfigError: an empty *path* (which SQLite would take as a
@@ -226,6 +228,8 @@ class SQLiteTriggerStore(StoreContext):
         keys = [want.key for want in claims]
 
         def claim(connection: sqlite3.Connection) -> Sequence[Claimed]:
+            if not claims:
+                return []
             with immediate(connection):
                 states = read_states(connection, kind, keys, create=True)
                 now = self._now()
@@ -238,11 +242,16 @@ class SQLiteTriggerStore(StoreContext):
     async def renew_leases(
         self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
     ) -> Sequence[bool]:
-        """Extend each ``(key, token)`` lease in one transaction (see `TriggerStore`)."""
+        """Extend each ``(key, token)`` lease, in one transaction.
+
+        See `TriggerStore.renew_leases`.
+        """
         lease_us = check_lease(lease)
         check_kind(kind)
 
         def renew(connection: sqlite3.Connection) -> Sequence[bool]:
+            if not leases:
+                return []
             with immediate(connection):
                 states = read_states(connection, kind, [key for key, _ in leases])
                 done, changed = renew_all(states, leases, self._now(), lease_us)
@@ -254,11 +263,16 @@ class SQLiteTriggerStore(StoreContext):
     async def finish_windows(
         self, kind: Kind, outcomes: Sequence[tuple[str, int, str]]
     ) -> Sequence[bool]:
-        """Record each ``(key, token, outcome)`` in one transaction (see `TriggerStore`)."""
+        """Record each ``(key, token, outcome)``, in one transaction.
+
+        See `TriggerStore.finish_windows`.
+        """
         check_kind(kind)
         check_outcomes(outcomes)
 
         def finish(connection: sqlite3.Connection) -> Sequence[bool]:
+            if not outcomes:
+                return []
             with immediate(connection):
                 states = read_states(connection, kind, [key for key, _, _ in outcomes])
                 done, changed = finish_all(states, outcomes)

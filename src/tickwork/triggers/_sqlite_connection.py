@@ -1,8 +1,10 @@
 """One SQLite connection as `SQLiteTriggerStore` uses it: blocking, for a worker thread.
 
 Opening sets the pragmas and checks the schema with a read, taking the write
-lock only when tables must be created, so a read-only database (a
-``mode=ro`` URI, a file the process may not write) can still be listed.
+lock only when tables must be created or upgraded, so a read-only database
+(a ``mode=ro`` URI, a file the process may not write) can still be listed.
+Window calls read the states of a batch (`read_states`) and write the
+changed ones back (`write_states`) inside the caller's ``BEGIN IMMEDIATE``.
 
 Every function closes its cursors before it returns, on every path, and
 every transaction ends: a statement left unfinished keeps its read
@@ -51,7 +53,7 @@ DIALECT: Final = Dialect(
     row_key="rowid",  # a hand-made table may hold a NULL id
 )
 _TABLES: Final = (
-    "SELECT count(*) FROM sqlite_master WHERE type = 'table' "  # noqa: S608 - constants
+    "SELECT name FROM sqlite_master WHERE type = 'table' "  # noqa: S608 - constants
     f"AND name IN ({', '.join(repr(table) for table in TABLES)})"
 )
 _WINDOW: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
@@ -63,20 +65,20 @@ _SELECT_LOOPS: Final = f"SELECT name, {_WINDOW} FROM tickwork_loops ORDER BY nam
 # Per statement, far below SQLite's limit of bound variables (999 before
 # 3.32, 32 766 since), so a batch of any size reads in a few statements.
 _CHUNK: Final = 500
-_SET_WINDOW: Final = (
-    "window_us = ?, token = ?, holder = ?, lease_until_us = ?, outcome = ?, "
-    "attempt = ?, lost = ?"
+_WRITE_LOOP: Final = (
+    "UPDATE tickwork_loops SET window_us = ?, token = ?, holder = ?, "
+    "lease_until_us = ?, outcome = ?, attempt = ?, lost = ? WHERE name = ?"
 )
-_WRITE: Final = {
-    ("loop", False): f"UPDATE tickwork_loops SET {_SET_WINDOW} WHERE name = ?",
-    ("trigger", False): (
-        f"UPDATE tickwork_triggers SET anchor_us = ?, {_SET_WINDOW} WHERE id = ?"
-    ),
-    ("trigger", True): (
-        f"UPDATE tickwork_triggers SET anchor_us = ?, {_SET_WINDOW}, "
-        "last_fired_at = ? WHERE id = ?"
-    ),
-}
+_WRITE_TRIGGER: Final = (
+    "UPDATE tickwork_triggers SET anchor_us = ?, window_us = ?, token = ?, "
+    "holder = ?, lease_until_us = ?, outcome = ?, attempt = ?, lost = ? "
+    "WHERE id = ?"
+)
+_WRITE_FIRED: Final = (
+    "UPDATE tickwork_triggers SET anchor_us = ?, window_us = ?, token = ?, "
+    "holder = ?, lease_until_us = ?, outcome = ?, attempt = ?, lost = ?, "
+    "last_fired_at = ? WHERE id = ?"
+)
 # What the store writes for enabled; any other value is returned as stored.
 _BOOLS: Final = {0: False, 1: True}
 # sqlite3's message when its own decoding meets text that is not UTF-8; it
@@ -226,7 +228,7 @@ def read_rows(connection: sqlite3.Connection, clause: str) -> list[TriggerRow]:
             r[10],
             r[11],
             r[12],
-        )  # fmt: skip
+        )
         for r in fetch(connection, _SELECT + clause)
     ]
 
@@ -286,7 +288,11 @@ def write_states(
     keeps no anchor (its schedule has its own); *fired_at* is for claims
     that won, and None leaves ``last_fired_at`` as it is.
     """
-    rows = []
+    if kind == "loop":
+        statement = _WRITE_LOOP
+    else:
+        statement = _WRITE_TRIGGER if fired_at is None else _WRITE_FIRED
+    rows: list[tuple[object, ...]] = []
     for key in sorted(changed):
         s = states[key]
         assert s is not None  # noqa: S101 - only existing states change
@@ -305,7 +311,6 @@ def write_states(
             rows.append((s.anchor, *window, key))
         else:
             rows.append((s.anchor, *window, fired_at, key))
-    statement = _WRITE[kind, kind == "trigger" and fired_at is not None]
     execute_many(connection, statement, rows)
 
 
@@ -358,7 +363,7 @@ def execute_many(
     statement: str,
     args: Sequence[tuple[object, ...]],
 ) -> None:
-    """Run *statement* once per tuple of *args* (none: not at all), its cursor closed."""
+    """Run *statement* once per tuple of *args*, its cursor closed; no args, no run."""
     if args:
         with contextlib.closing(connection.executemany(statement, args)):
             pass

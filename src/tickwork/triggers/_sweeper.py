@@ -46,8 +46,8 @@ from tickwork._loop import Delivery, Loop, check_delivery
 from tickwork._text import brief
 from tickwork._validation import (
     check_async_callable,
-    check_name,
     check_at_least,
+    check_name,
     check_optional_positive,
     check_positive,
     check_positive_int,
@@ -537,7 +537,7 @@ class TriggerSweeper:
             coordinator.drop(hold)
         try:
             recorded = await coordinator.finish(row.id, answer.token, stored)
-        except Exception:  # noqa: BLE001 - the lease expires; logged
+        except Exception:
             LOGGER.warning(
                 "trigger %s: could not record the outcome of its dispatch; its "
                 "lease expires on its own",
