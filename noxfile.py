@@ -29,6 +29,8 @@ BENCHMARKS = [
     ["overlap.py"],
     ["drift.py"],
     ["trigger_sweep.py"],
+    ["coordinated.py"],
+    ["trigger_windows.py"],
 ]
 
 
@@ -94,3 +96,20 @@ def example(session: nox.Session) -> None:
     """Run examples/service.py (arguments after ``--`` go to it)."""
     _install(session, "example", extras="[otel]")
     session.run("python", os.fspath(ROOT / "examples" / "service.py"), *session.posargs)
+
+
+@nox.session
+def torture(session: nox.Session) -> None:
+    """Replicas SIGKILLed at random and a PostgreSQL outage (torture/run.py, ~3 min).
+
+    Prints one table and writes benchmarks/results/torture.json; fails if a
+    requirement does. Arguments after ``--`` go to the script (``--seed N``,
+    ``--duration S``).
+    """
+    _install(session, "torture", extras="[postgres]")
+    session.run(
+        "python",
+        os.fspath(ROOT / "torture" / "run.py"),
+        *session.posargs,
+        env={"PYTHONUNBUFFERED": "1"},
+    )

@@ -129,7 +129,7 @@ class LostWindows:
 
     world: World
 
-    def on_window_lost(self, *, name: str, window: datetime) -> None:
+    def on_window_lost(self, *, name: str, window: datetime, kind: str) -> None:
         """Note it."""
         self.world.lost.append((name, window))
 

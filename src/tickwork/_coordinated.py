@@ -26,7 +26,7 @@ import trio
 from tickwork import _lease
 from tickwork._context import RunContext, reset, set_source, utc
 from tickwork._grid import WindowGrid
-from tickwork._lease import EARLY_US, Claim, micros
+from tickwork._lease import ANY_WINDOW, EARLY_US, Claim, micros
 from tickwork._loop import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, LoopStats
 from tickwork._text import brief
 
@@ -41,8 +41,6 @@ LOGGER = logging.getLogger("tickwork.loop")
 
 RETRY: Final = 0.5
 """Longest wait, in seconds, between claims while the store is failing."""
-CATCH_UP_LIMIT: Final = 10
-"""At least once: how many windows back an abandoned window is still run again."""
 _FIRST_RETRY: Final = 0.05
 
 
@@ -78,6 +76,7 @@ class CoordinatedRunner:
         self._sleep: trio.CancelScope | None = None
         self._run_scope: trio.CancelScope | None = None
         self._warned_store = False
+        self._released = False
 
     # --- the interface the scheduler uses, as LoopRunner's ----------------------
 
@@ -123,14 +122,14 @@ class CoordinatedRunner:
             await trio.sleep_forever()
         self._sleep = None
 
-    async def run(self, life: Life) -> None:  # noqa: C901 - the claim's every answer
+    async def run(self, life: Life) -> None:  # noqa: C901, PLR0915 - the claim's every answer
         """The loop's task: wait for each window, claim it, run it if won."""
         grid, loop = self.grid, self.loop
         now = self.wall_clock()
         index = grid.last_due(now) if loop.run_on_start else grid.first_after(now)
         retry = _FIRST_RETRY
+        fire = grid.fire(index)
         while not (life.stopping or self.removed):
-            fire = grid.fire(index)
             self.next_fire = self._trio_time(fire)
             if self.next_fire > trio.current_time():
                 await self._wait_until(self.next_fire)
@@ -140,16 +139,13 @@ class CoordinatedRunner:
                 break
             self.next_fire = None
             now = self.wall_clock()
-            latest = grid.last_due(now)
-            if latest > index:  # woke late, or the store was away: the latest only
-                index = latest
+            following = grid.fire(index + 1)
+            if following <= now:  # woke late, or the store was away: the latest only
+                index = grid.last_due(now)
                 fire = grid.fire(index)
+                following = grid.fire(index + 1)
             start = micros(grid.start(index))
-            redo = (
-                micros(grid.start(index - CATCH_UP_LIMIT))
-                if loop.delivery == "at_least_once"
-                else None
-            )
+            redo = ANY_WINDOW if loop.delivery == "at_least_once" else None
             sent_at = trio.current_time()
             try:
                 answer = await self.coordinator.claim(
@@ -169,17 +165,84 @@ class CoordinatedRunner:
                 await self._wait_until(trio.current_time() + max(ahead, 0.001))
                 continue
             if status == _lease.WON:
-                if answer.lost_window is not None:
-                    self._lost(life, answer.lost_window)
-                await self._run_window(life, answer, fire, sent_at)
-                if answer.window != start:
-                    continue  # that was a window run again: now the one we wanted
+                if await self._won(life, answer, start, fire, following, sent_at):
+                    continue  # claim again: the window wanted, or the latest
             elif status == _lease.TAKEN:
                 self.claims_lost += 1
             elif status == _lease.HELD:
                 self._skipped(life)
-            index = max(index + 1, grid.first_after(self.wall_clock()))
+            index += 1
+            fire = following
+            if fire <= self.wall_clock():  # a run outlasted the window: skip on
+                index = grid.first_after(self.wall_clock())
+                fire = grid.fire(index)
         self.next_fire = None
+
+    async def _won(  # noqa: PLR0913, PLR0917 - the claim and its moments
+        self,
+        life: Life,
+        answer: _lease.Claimed,
+        start: int,
+        fire: float,
+        following: float,
+        sent_at: float,
+    ) -> bool:
+        """Run a won window; whether to claim again before moving on.
+
+        Again after a window run again (at least once: then the one wanted)
+        and after a superseded one released (then the latest).
+        """
+        if answer.lost_window is not None:
+            self._lost(life, answer.lost_window)
+        if await self._stale(answer, start, following):
+            return True
+        if trio.current_time() - sent_at > self.coordinator.lease / 3:
+            # The claim waited long in the store (a pool reconnecting): its
+            # lease is reckoned from the send, so renew it before the run.
+            refreshed = await self.coordinator.refresh(self.loop.name, answer.token)
+            if refreshed is None:
+                self.fenced += 1
+                return False
+            sent_at = refreshed
+        await self._run_window(life, answer, fire, sent_at)
+        return answer.window != start
+
+    async def _stale(
+        self, answer: _lease.Claimed, start: int, following: float
+    ) -> bool:
+        """Release a won window that a later one superseded meanwhile.
+
+        At most once: a claim that waited in the store until the next window
+        began is released as cancelled, not run, so a store coming back
+        never makes a burst of runs. (At least once runs it: it is owed.)
+        Never twice in a row: where every claim takes longer than an
+        interval, every other window still runs.
+        """
+        if (
+            self.loop.delivery != "at_most_once"
+            or answer.window != start
+            or following > self.wall_clock()
+            or self._released  # a store that is always this slow still runs
+        ):
+            self._released = False
+            return False
+        self._released = True
+        self.skipped += 1
+        LOGGER.info(
+            "loop %s: its claim came back after the next window began; "
+            "released, not run",
+            brief(self.loop.name),
+            extra={"tickwork_loop": self.loop.name},
+        )
+        try:
+            await self.coordinator.finish(self.loop.name, answer.token, CANCELLED)
+        except Exception:
+            LOGGER.warning(
+                "loop %s: could not release a superseded window",
+                brief(self.loop.name),
+                exc_info=True,
+            )
+        return True
 
     def _ending(self, life: Life) -> bool:
         return life.stopping or self.removed
@@ -209,7 +272,9 @@ class CoordinatedRunner:
             utc(window).isoformat(),
             extra={"tickwork_loop": self.loop.name, "tickwork_window": window},
         )
-        life.hooks.emit("on_window_lost", name=self.loop.name, window=utc(window))
+        life.hooks.emit(
+            "on_window_lost", name=self.loop.name, window=utc(window), kind="loop"
+        )
 
     def _skipped(self, life: Life) -> None:
         self.skipped += 1
@@ -245,7 +310,7 @@ class CoordinatedRunner:
         outcome = CANCELLED
         cut = False
         limit = math.inf if loop.timeout is None else started + loop.timeout
-        scope = trio.CancelScope()
+        scope = trio.CancelScope(deadline=min(limit, self.coordinator.fence(sent_at)))
         self._run_scope = scope
         hold: Hold = self.coordinator.hold(
             loop.name, answer.token, sent_at, scope, limit
@@ -314,7 +379,9 @@ class CoordinatedRunner:
                 duration,
                 extra={"tickwork_loop": loop.name},
             )
-            life.hooks.emit("on_run_fenced", name=loop.name, duration=duration)
+            life.hooks.emit(
+                "on_run_fenced", name=loop.name, duration=duration, kind="loop"
+            )
         else:
             self.timed_out += 1
             LOGGER.warning(
@@ -346,7 +413,9 @@ class CoordinatedRunner:
                 self.runs,
                 extra={"tickwork_loop": loop.name},
             )
-            life.hooks.emit("on_run_fenced", name=loop.name, duration=duration)
+            life.hooks.emit(
+                "on_run_fenced", name=loop.name, duration=duration, kind="loop"
+            )
 
     def renewal_failed(self) -> None:
         """The keeper could not renew this loop's lease once."""

@@ -117,13 +117,23 @@ class Batcher(Generic[T, R]):
 class Hold:
     """A run holding a lease: its cancel scope and its fence."""
 
-    __slots__ = ("fence_at", "fenced", "key", "limit", "renew_at", "scope", "token")
+    __slots__ = (
+        "fence_at",
+        "fenced",
+        "key",
+        "limit",
+        "name",
+        "renew_at",
+        "scope",
+        "token",
+    )
 
     def __init__(
-        self, key: str, token: int, scope: trio.CancelScope, limit: float
+        self, key: str, token: int, scope: trio.CancelScope, limit: float, name: str
     ) -> None:
         """*limit*: the run's own deadline (its timeout), on Trio's clock."""
         self.key = key
+        self.name = name
         self.token = token
         self.scope = scope
         self.limit = limit
@@ -170,12 +180,22 @@ class Coordinator:
         self._nursery: trio.Nursery | None = None
         self._keeping = False
         self._sleep: trio.CancelScope | None = None
+        self._idle: trio.Event | None = None
+        self._resident = False
 
-    def start(self, nursery: trio.Nursery) -> None:
-        """Batch in *nursery*, and run the keeper there while leases are held."""
+    def start(self, nursery: trio.Nursery, *, resident: bool = False) -> None:
+        """Batch in *nursery*, and run the keeper there while leases are held.
+
+        With *resident*, the keeper task starts now and lives until the
+        nursery is cancelled (a scheduler's own service nursery), rather
+        than starting with the first lease held and ending with the last.
+        """
         self._nursery = nursery
         self._claims = Batcher(self._send_claims, nursery)
         self._finishes = Batcher(self._send_finishes, nursery)
+        if resident:
+            self._resident = self._keeping = True
+            nursery.start_soon(self._serve, name=f"tickwork lease keeper ({self.kind})")
 
     async def _send_claims(self, claims: Sequence[Claim]) -> Sequence[Claimed]:
         return await self.store.claim_windows(
@@ -240,23 +260,27 @@ class Coordinator:
                 RELEASE_TIMEOUT,
             )
 
-    def hold(
+    def hold(  # noqa: PLR0913, PLR0917 - one run's lease, spelled out
         self,
         key: str,
         token: int,
         sent_at: float,
         scope: trio.CancelScope,
         limit: float,
+        name: str | None = None,
     ) -> Hold:
         """Register a won window's run; its *scope* gets the fence deadline.
 
         *sent_at* is when the claim was sent (Trio's clock); *limit* the
-        run's own deadline.
+        run's own deadline; *name* names the schedule in logs and hooks
+        (default: *key*).
         """
-        hold = Hold(key, token, scope, limit)
+        hold = Hold(key, token, scope, limit, key if name is None else name)
         self._set_fence(hold, sent_at)
         self._held.add(hold)
-        if not self._keeping:
+        if len(self._held) == 1 and self._idle is not None:
+            self._idle.set()  # the resident keeper waits for a first hold
+        elif not self._keeping:
             assert self._nursery is not None  # noqa: S101 - start() came first
             self._keeping = True
             self._nursery.start_soon(
@@ -267,13 +291,49 @@ class Coordinator:
     def drop(self, hold: Hold) -> None:
         """The run ended: stop renewing its lease (the keeper ends with the last)."""
         self._held.discard(hold)
-        if not self._held and self._sleep is not None:
-            self._sleep.cancel()
+        if not self._held and self._sleep is not None and not self._resident:
+            self._sleep.cancel()  # the keeper ends with the last hold
+
+    async def refresh(self, key: str, token: int) -> float | None:
+        """Renew one lease now; the Trio time it was sent, or None if refused or failed.
+
+        For a claim that waited long in the store: its lease is reckoned from
+        when it was sent, so a run would be cut soon after it starts.
+        """
+        sent_at = trio.current_time()
+        try:
+            (renewed,) = await self.store.renew_leases(
+                self.kind, [(key, token)], lease=self.lease
+            )
+        except Exception:
+            LOGGER.warning(
+                "%s %s: could not refresh a lease that waited long in the store",
+                self.kind,
+                brief(key),
+                exc_info=True,
+            )
+            return None
+        return sent_at if renewed else None
+
+    def fence(self, sent_at: float) -> float:
+        """When a lease claimed (or renewed) at *sent_at* must have been renewed."""
+        return sent_at + self.lease - self._margin
 
     def _set_fence(self, hold: Hold, sent_at: float) -> None:
-        hold.fence_at = sent_at + self.lease - self._margin
+        hold.fence_at = fence = sent_at + self.lease - self._margin
         hold.renew_at = sent_at + self.lease / 3
-        hold.scope.deadline = min(hold.limit, hold.fence_at)
+        deadline = min(hold.limit, fence)
+        if hold.scope.deadline != deadline:  # moving a deadline is not free
+            hold.scope.deadline = deadline
+
+    async def _serve(self) -> None:
+        """The resident keeper: renew held leases, wait while none is held."""
+        while True:
+            if not self._held:
+                self._idle = trio.Event()
+                await self._idle.wait()
+                self._idle = None
+            await self._renew_due()
 
     async def _keep(self) -> None:
         """Renew every held lease each ``lease / 3``; end when none is held.
@@ -289,6 +349,8 @@ class Coordinator:
             self._keeping = False
 
     async def _renew_due(self) -> None:
+        if not self._held:
+            return
         soonest = min(hold.renew_at for hold in self._held)
         with trio.CancelScope(deadline=soonest) as self._sleep:
             await trio.sleep_forever()
@@ -309,7 +371,7 @@ class Coordinator:
             for hold in due:
                 hold.renew_at = retry
                 if self._on_renewal_failed is not None:
-                    self._on_renewal_failed(hold.key)
+                    self._on_renewal_failed(hold.name)
             LOGGER.warning(
                 "could not renew %d lease(s); runs are cut at their fence "
                 "deadline unless a renewal gets through",
@@ -324,4 +386,4 @@ class Coordinator:
                 hold.fenced = True
                 hold.scope.cancel()
                 if self._on_renewal_failed is not None:
-                    self._on_renewal_failed(hold.key)
+                    self._on_renewal_failed(hold.name)

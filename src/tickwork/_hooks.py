@@ -23,15 +23,16 @@ Scheduler events:
 - ``on_shutdown(*, report, duration)``: `ShutdownReport` and seconds from
   ``stop()`` (or from the cancellation that ended the scheduler) to the end
 
-Coordination events (coordinated loops and triggers, by *name*):
+Coordination events (coordinated loops and triggers: *name* is the loop's
+or the trigger's, *kind* is ``"loop"`` or ``"trigger"``):
 
-- ``on_run_fenced(*, name, duration)``: a run was cut because its lease
-  could not be renewed in time, or it ended after another replica took its
-  window over
-- ``on_window_lost(*, name, window)``: this replica found window *window*
-  (an aware UTC datetime) abandoned by a holder that vanished, and recorded
-  it as lost
-- ``on_lease_renewal_failed(*, name)``: a renewal failed or was refused
+- ``on_run_fenced(*, name, duration, kind)``: a run or dispatch was cut
+  because its lease could not be renewed in time, or it ended after another
+  replica took its window over
+- ``on_window_lost(*, name, window, kind)``: this replica found window
+  *window* (an aware UTC datetime) abandoned by a holder that vanished, and
+  recorded it as lost
+- ``on_lease_renewal_failed(*, name, kind)``: a renewal failed or was refused
 
 Sweeper events, each with the `TriggerRow` as the sweep read it
 (``on_trigger_fired`` comes from the dispatch's task, which is a background

@@ -224,6 +224,12 @@ def finish(
     return attrs.evolve(state, outcome=outcome, lease_until=None), True
 
 
+ANY_WINDOW: Final = -(2**62)
+"""`Claim.redo_from` for at least once: re-run an abandoned window however
+old it is (a schedule keeps one last window, so this is one run, never a
+burst)."""
+
+
 def claim_all(
     states: dict[str, WindowState | None],
     claims: Sequence[Claim],

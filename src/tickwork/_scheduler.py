@@ -304,7 +304,7 @@ class Scheduler:
         """The loops' nursery; *service* holds the lease keeper and batches."""
         life = self._life
         if self._coordinator is not None:
-            self._coordinator.start(service)
+            self._coordinator.start(service, resident=True)
         async with trio.open_nursery() as nursery:
             if not life.stopping:
                 life.nursery = nursery
@@ -327,7 +327,7 @@ class Scheduler:
         runner = self._runners.get(name)
         if isinstance(runner, CoordinatedRunner):
             runner.renewal_failed()
-        self._life.hooks.emit("on_lease_renewal_failed", name=name)
+        self._life.hooks.emit("on_lease_renewal_failed", name=name, kind="loop")
 
     def _ended(self) -> None:
         """Make, log, emit and keep the report, on every way out of `run`."""

@@ -61,6 +61,8 @@ except ImportError as exc:  # pragma: no cover - the extra is in every test env
     raise ImportError(msg) from exc
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from opentelemetry.util.types import Attributes
 
     from tickwork._scheduler import ShutdownReport
@@ -163,6 +165,23 @@ class OpenTelemetryHooks:
             unit="{trigger}",
             description="Rows skipped by a sweep for bad data.",
         )
+        self._fenced = meter.create_counter(
+            "tickwork.window.fenced",
+            unit="{run}",
+            description="Coordinated runs and dispatches cut because their "
+            "lease could not be renewed, by kind.",
+        )
+        self._windows_lost = meter.create_counter(
+            "tickwork.window.lost",
+            unit="{window}",
+            description="Windows recorded lost: their holder vanished before "
+            "recording an outcome, by kind.",
+        )
+        self._renewal_failures = meter.create_counter(
+            "tickwork.lease.renewal_failures",
+            unit="{renewal}",
+            description="Lease renewals that failed or were refused, by kind.",
+        )
         self._loop_attrs: dict[str, Attributes] = {}
         self._outcome_attrs: dict[tuple[str, str], Attributes] = {}
 
@@ -231,7 +250,29 @@ class OpenTelemetryHooks:
         """Count an invalid row (on every sweep that skips it)."""
         self._invalid.add(1, self._for_trigger(trigger))
 
+    # --- coordination events ----------------------------------------------------
+
+    def on_run_fenced(self, *, name: str, duration: float, kind: str) -> None:  # noqa: ARG002 - in the log
+        """Count a fenced run or dispatch."""
+        self._fenced.add(1, self._for_schedule(name, kind))
+
+    def on_window_lost(self, *, name: str, window: datetime, kind: str) -> None:  # noqa: ARG002 - in the log
+        """Count a lost window."""
+        self._windows_lost.add(1, self._for_schedule(name, kind))
+
+    def on_lease_renewal_failed(self, *, name: str, kind: str) -> None:
+        """Count a failed renewal."""
+        self._renewal_failures.add(1, self._for_schedule(name, kind))
+
     # --- internals ------------------------------------------------------------
+
+    def _for_schedule(self, name: str, kind: str) -> Attributes:
+        """The kind, and the name for loops (or triggers with per_trigger)."""
+        if kind == "loop":
+            return {"tickwork.kind": kind, "tickwork.loop": name}
+        if self._per_trigger:
+            return {"tickwork.kind": kind, "tickwork.trigger": name}
+        return {"tickwork.kind": kind}
 
     def _for_loop(self, loop: str) -> Attributes:
         attributes = self._loop_attrs.get(loop)

@@ -156,7 +156,10 @@ class MemoryTriggerStore(StoreContext):
         if kind == "loop":
             loops = self._loops
             if create:  # a claim makes the loop's row, won or not
-                return {key: loops.setdefault(key, WindowState()) for key in keys}
+                for key in keys:
+                    if key not in loops:
+                        loops[key] = WindowState()
+                return {key: loops[key] for key in keys}
             return {key: loops.get(key) for key in keys}
         rows = self._rows
         return {key: row.state if (row := rows.get(key)) else None for key in keys}

@@ -426,7 +426,9 @@ class TriggerSweeper:
             utc(window).isoformat(),
             extra={"tickwork_trigger": row.name, "tickwork_window": window},
         )
-        self._hooks.emit("on_window_lost", name=row.name, window=utc(window))
+        self._hooks.emit(
+            "on_window_lost", name=row.name, window=utc(window), kind="trigger"
+        )
 
     async def _dispatch_all(
         self,
@@ -484,8 +486,8 @@ class TriggerSweeper:
             if self.dispatch_timeout is None
             else started + self.dispatch_timeout
         )
-        scope = trio.CancelScope()
-        hold = coordinator.hold(row.id, answer.token, sent_at, scope, limit)
+        scope = trio.CancelScope(deadline=min(limit, coordinator.fence(sent_at)))
+        hold = coordinator.hold(row.id, answer.token, sent_at, scope, limit, row.name)
         window = utc(answer.window)
         context = set_source(
             RunContext(
@@ -507,6 +509,12 @@ class TriggerSweeper:
                 stored, result = SUCCEEDED, _FIRED
             elif hold.cut_by_fence:
                 self.fenced += 1
+                self._hooks.emit(
+                    "on_run_fenced",
+                    name=row.name,
+                    duration=trio.current_time() - started,
+                    kind="trigger",
+                )
                 msg = (
                     f"dispatch of trigger {brief(row.name)} was fenced: its lease "
                     "could not be renewed"
@@ -548,6 +556,12 @@ class TriggerSweeper:
         else:
             if not recorded and result is _FIRED:
                 self.fenced += 1
+                self._hooks.emit(
+                    "on_run_fenced",
+                    name=row.name,
+                    duration=trio.current_time() - started,
+                    kind="trigger",
+                )
                 LOGGER.warning(
                     "trigger %s: its dispatch ended after its lease passed to "
                     "another replica",
@@ -561,9 +575,9 @@ class TriggerSweeper:
     def _count_sweep(self, report: SweepReport) -> None:
         self.skipped += len(report.held)
 
-    def _renewal_failed(self, key: str) -> None:
+    def _renewal_failed(self, name: str) -> None:
         self.renewal_failures += 1
-        self._hooks.emit("on_lease_renewal_failed", name=key)
+        self._hooks.emit("on_lease_renewal_failed", name=name, kind="trigger")
 
 
 _FIRED: Final = "fired"
