@@ -18,6 +18,7 @@ from tickwork._errors import (
     UnknownLoopError,
     WrongTypeError,
 )
+from tickwork._grid import WindowGrid
 from tickwork._loop import Loop, LoopStats
 from tickwork._poll import (
     DEFAULT_MAX_WAIT,
@@ -52,6 +53,7 @@ __all__ = [
     "TickSchedule",
     "TickworkError",
     "UnknownLoopError",
+    "WindowGrid",
     "WrongTypeError",
     "current_run",
     "open_scheduler",

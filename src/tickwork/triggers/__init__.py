@@ -11,14 +11,16 @@ manages the rows from a shell.
 from __future__ import annotations
 
 from tickwork._errors import TriggerStoreError, UnknownTriggerError
+from tickwork._lease import WindowState
 from tickwork.triggers._memory import MemoryTriggerStore
-from tickwork.triggers._model import TriggerRow, parse_interval
+from tickwork.triggers._model import LoopRow, TriggerRow, parse_interval
 from tickwork.triggers._postgres import PostgresTriggerStore
 from tickwork.triggers._sqlite import SQLiteTriggerStore
 from tickwork.triggers._store import TriggerStore
 from tickwork.triggers._sweeper import SweepReport, TriggerSweeper
 
 __all__ = [
+    "LoopRow",
     "MemoryTriggerStore",
     "PostgresTriggerStore",
     "SQLiteTriggerStore",
@@ -28,5 +30,6 @@ __all__ = [
     "TriggerStoreError",
     "TriggerSweeper",
     "UnknownTriggerError",
+    "WindowState",
     "parse_interval",
 ]

@@ -119,7 +119,9 @@ class LoopRow:
     """A coordinated loop's window state in a store (see `TriggerStore.loops`)."""
 
     name: str
+    """The coordinated loop's name (shared by every replica)."""
     state: WindowState
+    """Its last window, token, holder, lease, outcome, attempt and lost count."""
 
 
 def parse_interval(text: str) -> float:
