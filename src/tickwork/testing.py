@@ -161,6 +161,7 @@ class FaultyStore(StoreContext):
 
     Example:
         >>> import trio, trio.testing
+        >>> from tickwork.testing import FaultyStore
         >>> from tickwork.triggers import MemoryTriggerStore, TriggerStoreError
         >>> async def main():
         ...     store = MemoryTriggerStore(clock=trio.current_time)
