@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 import tickwork
+import tickwork.testing
 import tickwork.triggers
 from tickwork import Loop, Scheduler
 
@@ -61,7 +62,7 @@ def namespace() -> dict[str, Any]:
     """What the calls of the table may name."""
     names: dict[str, Any] = {
         name: getattr(module, name)
-        for module in (tickwork, tickwork.triggers)
+        for module in (tickwork, tickwork.triggers, tickwork.testing)
         for name in module.__all__
     }
     loop = Loop(name="a", fn=job, interval=1)

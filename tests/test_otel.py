@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import pytest
@@ -219,3 +220,24 @@ def test_without_an_sdk_every_event_is_a_no_op() -> None:
     hooks.on_run_timed_out(loop="a", duration=1.0)
     hooks.on_trigger_fired(trigger=row("t"))
     assert repr(hooks) == "OpenTelemetryHooks(per_trigger=False)"
+
+
+@pytest.mark.parametrize("per_trigger", [False, True])
+def test_coordination_events_count_by_kind(per_trigger: bool) -> None:  # noqa: FBT001
+    """Fenced runs, lost windows and renewal failures, by kind (and loop name)."""
+    metrics = Metrics(per_trigger=per_trigger)
+    hooks = metrics.hooks
+    window = datetime.now(timezone.utc)
+    hooks.on_run_fenced(name="renew", duration=1.0, kind="loop")
+    hooks.on_window_lost(name="renew", window=window, kind="loop")
+    hooks.on_window_lost(name="t", window=window, kind="trigger")
+    hooks.on_lease_renewal_failed(name="t", kind="trigger")
+    hooks.on_lease_renewal_failed(name="t", kind="trigger")
+    sums, _ = metrics.read()
+    named = {"trigger": "t"} if per_trigger else {}
+    assert sums == {
+        key("tickwork.window.fenced", kind="loop", loop="renew"): 1,
+        key("tickwork.window.lost", kind="loop", loop="renew"): 1,
+        key("tickwork.window.lost", kind="trigger", **named): 1,
+        key("tickwork.lease.renewal_failures", kind="trigger", **named): 2,
+    }
