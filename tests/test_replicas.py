@@ -80,6 +80,11 @@ class World:
     """Windows whose outcome a replica heard was recorded."""
     uncertain: set[tuple[str, object]] = attrs.Factory(set)
     """Windows whose outcome a replica sent without hearing back."""
+    claimed_by: dict[str, set[tuple[str, object]]] = attrs.Factory(dict)
+    """Replica name -> the windows it heard it won."""
+    killed_holding: set[tuple[str, object]] = attrs.Factory(set)
+    """Windows won by a replica that was killed before it heard the outcome
+    recorded (mid-run, or after the run while recording)."""
     """Windows a replica found abandoned and recorded lost (from the hook)."""
     replicas: dict[str, tuple[trio.CancelScope, FaultyStore, Scheduler]] = (
         attrs.Factory(dict)
@@ -146,7 +151,11 @@ class Recording(FaultyStore):
         answers = await super().claim_windows(kind, claims, lease=lease, holder=holder)
         for answer in answers:
             if answer.won and answer.window is not None:
-                self.world.windows[answer.key, answer.token] = utc(answer.window)
+                window = utc(answer.window)
+                self.world.windows[answer.key, answer.token] = window
+                self.world.claimed_by.setdefault(holder, set()).add(
+                    (answer.key, window)
+                )
         return answers
 
     async def finish_windows(
@@ -223,6 +232,8 @@ def kill(world: World, name: str) -> None:
     for run in world.runs:
         if run.replica == name and run.end == math.inf:
             world.killed_mid_run.add((run.name, run.window))
+    held = world.claimed_by.get(name, set())
+    world.killed_holding |= held - world.recorded
     scope.cancel()
 
 
@@ -304,7 +315,13 @@ def test_at_most_once_runs_each_window_once_never_overlapping(seed: int) -> None
     assert not set(lost) & world.recorded
     # Every claimed window ends recorded or lost: nothing vanishes silently.
     claimed = {(key, window) for (key, _), window in world.windows.items()}
-    accounted = world.recorded | set(lost) | world.killed_mid_run | world.uncertain
+    accounted = (
+        world.recorded
+        | set(lost)
+        | world.killed_mid_run
+        | world.killed_holding
+        | world.uncertain
+    )
     late = {(r.name, r.window) for r in world.runs if r.start > 150}
     missing = claimed - accounted - late
     assert not missing, [
