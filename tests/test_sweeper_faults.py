@@ -12,7 +12,15 @@ import trio
 import trio.testing
 
 from tests.trigger_helpers import START, Recorder
-from tickwork import InvalidConfigError, Scheduler, ShutdownReport, WrongTypeError
+from tickwork import (
+    InvalidConfigError,
+    LeaseLostError,
+    Scheduler,
+    ShutdownReport,
+    WrongTypeError,
+    current_run,
+)
+from tickwork._lease import Claim
 from tickwork.triggers import (
     MemoryTriggerStore as _MemoryTriggerStore,
 )
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from datetime import datetime
 
-    from tickwork._lease import Claim, Claimed
+    from tickwork._lease import Claimed
     from tickwork.triggers._store import Kind
 
 
@@ -415,3 +423,122 @@ async def test_dispatches_are_bounded_by_default(
     report = await sweeper.sweep()
     assert trio.current_time() == 600
     assert isinstance(report.errors[0][1], TimeoutError)
+
+
+class Events:
+    """Notes the lease events a sweeper's hooks hear."""
+
+    def __init__(self) -> None:
+        """Nothing heard yet."""
+        self.heard: list[tuple[str, str]] = []
+
+    def on_window_lost(self, *, name: str, window: datetime, kind: str) -> None:
+        """Note a lost window."""
+        self.heard.append(("lost", f"{name} {window:%H:%M:%S} {kind}"))
+
+    def on_run_fenced(self, *, name: str, duration: float, kind: str) -> None:
+        """Note a fenced dispatch."""
+        self.heard.append(("fenced", f"{name} {duration:g} {kind}"))
+
+    def on_lease_renewal_failed(self, *, name: str, kind: str) -> None:
+        """Note a failed renewal."""
+        self.heard.append(("renewal failed", f"{name} {kind}"))
+
+
+async def ghost_claims(store: MemoryTriggerStore, name: str, lease: float) -> None:
+    """Another replica claims *name*'s current window, then vanishes."""
+    [stored] = [r for r in await store.all() if r.name == name]
+    assert stored.anchor_us is not None
+    start = stored.anchor_us
+    [answer] = await store.claim_windows(
+        "trigger", [Claim(stored.id, start, start)], lease=lease, holder="ghost"
+    )
+    assert answer.won
+
+
+async def test_a_window_whose_holder_vanished_is_recorded_lost(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At most once: the next window is won, the abandoned one reported lost."""
+    store = MemoryTriggerStore()
+    await store.add(name="t", interval="1m")
+    await ghost_claims(store, "t", lease=5)
+    events = Events()
+    sweeper = TriggerSweeper(store, Recorder(), clock=trio_wall, hooks=[events])
+    await trio.sleep(60)
+    report = await sweeper.sweep()
+    assert report.fired == report.lost == ("t",)
+    assert sweeper.lost == 1
+    assert events.heard == [("lost", "t 12:00:00 trigger")]
+    assert any("was lost" in r.getMessage() for r in caplog.records)
+
+
+async def test_at_least_once_runs_an_abandoned_window_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """At least once: the window the ghost left is claimed again, attempt 2."""
+    store = MemoryTriggerStore()
+    await store.add(name="t", interval="1m")
+    await ghost_claims(store, "t", lease=5)
+    seen: list[tuple[int, float | datetime]] = []
+
+    async def dispatch(_row: TriggerRow) -> None:
+        run = current_run()
+        seen.append((run.attempt, run.window))
+
+    sweeper = TriggerSweeper(store, dispatch, clock=trio_wall, delivery="at_least_once")
+    await trio.sleep(10)  # the ghost's lease is over; still its window
+    report = await sweeper.sweep()
+    assert report.fired == ("t",)
+    assert seen == [(2, START)]
+
+
+async def test_a_window_the_store_finds_held_is_skipped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Held on the store's clock, though not on the sweeper's: held, no dispatch."""
+    store = MemoryTriggerStore()
+    await store.add(name="t", interval="1m")
+    await ghost_claims(store, "t", lease=600)
+
+    def ahead() -> datetime:  # ten minutes ahead of the store
+        return trio_wall() + timedelta(minutes=10, seconds=1)
+
+    dispatch = Recorder()
+    sweeper = TriggerSweeper(store, dispatch, clock=ahead)
+    report = await sweeper.sweep()
+    assert report.held == ("t",)
+    assert report.fired == report.lost_claim == ()
+    assert dispatch.rows == []
+    assert sweeper.skipped == 1
+
+
+async def test_a_dispatch_whose_lease_cannot_be_renewed_is_fenced(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Renewals fail: the dispatch is cut at its fence, a LeaseLostError."""
+
+    class NoRenewals(MemoryTriggerStore):
+        async def renew_leases(
+            self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+        ) -> Sequence[bool]:
+            msg = "renewals are down"
+            raise OSError(msg)
+
+    events = Events()
+    sweeper = TriggerSweeper(
+        NoRenewals([row("t")]),
+        TimedRecorder(hang=frozenset({"t"})),
+        clock=trio_wall,
+        hooks=[events],
+        lease=3,
+    )
+    report = await sweeper.sweep()
+    [(name, error)] = report.errors
+    assert name == "t"
+    assert isinstance(error, LeaseLostError)
+    assert trio.current_time() == pytest.approx(2.7)  # the lease less its margin
+    assert sweeper.fenced == 1
+    assert sweeper.renewal_failures >= 1
+    assert ("fenced", "t 2.7 trigger") in events.heard
+    assert ("renewal failed", "t trigger") in events.heard

@@ -30,7 +30,7 @@ import psycopg_pool
 from tests.pgserver import PASSWORD, free_port
 from tests.trigger_helpers import PostgresDatabase, Recorder, Wall
 from tickwork import Scheduler
-from tickwork._lease import SUCCEEDED, WON, Claim
+from tickwork._lease import GONE, SUCCEEDED, TAKEN, WON, Claim
 from tickwork.triggers import PostgresTriggerStore, TriggerStoreError, TriggerSweeper
 
 if TYPE_CHECKING:
@@ -228,19 +228,69 @@ async def test_a_window_call_that_fails_changes_nothing_and_the_store_goes_on(
 async def test_a_window_call_waiting_on_locked_rows_is_bounded_and_rolls_back(
     empty_dsn: str,
 ) -> None:
-    """Rows locked elsewhere: statement_timeout ends the wait; nothing is kept."""
+    """Rows locked elsewhere: statement_timeout ends the wait; nothing is kept.
+
+    Outcomes (and renewals) wait for a row's lock, and so do claims of a
+    coordinated loop's window; a trigger claim skips the row (next test).
+    """
     async with PostgresTriggerStore(empty_dsn, statement_timeout=0.2) as store:
         row = await store.add(name="refresh", interval="1m")
         assert row.anchor_us is not None
         want = Claim(row.id, row.anchor_us, row.anchor_us)
+        (won,) = await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
+        now = await _server_now(store)
+        loop = Claim("loop", now, now)
         with psycopg.connect(empty_dsn) as locker:
             locker.execute(
                 "SELECT 1 FROM tickwork_triggers WHERE id = %s FOR UPDATE", (row.id,)
             )
+            locker.execute(
+                "SELECT 1 FROM tickwork_loops WHERE name = 'probe' FOR UPDATE"
+            )
             with pytest.raises(psycopg.errors.QueryCanceled):
-                await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
-        (won,) = await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
-        assert (won.status, won.token) == (WON, 1)
+                await store.finish_windows("trigger", [(row.id, won.token, SUCCEEDED)])
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                await store.claim_windows(
+                    "loop", [loop, Claim("probe", now, now)], lease=LEASE, holder="a"
+                )
+        [stored] = await store.all()
+        assert (stored.token, stored.outcome) == (1, None)
+        assert [r.name for r in await store.loops()] == ["probe"]
+        assert await store.finish_windows(
+            "trigger", [(row.id, won.token, SUCCEEDED)]
+        ) == [True]
+
+
+async def test_a_trigger_claim_skips_a_row_locked_elsewhere_as_taken(
+    empty_dsn: str,
+) -> None:
+    """A trigger row another transaction holds is answered taken at once.
+
+    The other rows of the batch are won, an unknown one is gone, and the
+    skipped row is untouched: claimed as ever once the lock is gone.
+    """
+    async with PostgresTriggerStore(empty_dsn, statement_timeout=5) as store:
+        rows = [await store.add(name=name, interval="1m") for name in "ab"]
+        claims = [
+            Claim(row.id, row.anchor_us, row.anchor_us)  # type: ignore[arg-type]
+            for row in rows
+        ]
+        gone = Claim("nope", claims[0].window, claims[0].window)
+        with psycopg.connect(empty_dsn) as locker:
+            locker.execute(
+                "SELECT 1 FROM tickwork_triggers WHERE id = %s FOR UPDATE",
+                (rows[0].id,),
+            )
+            with trio.fail_after(2):  # far below the statement_timeout
+                answers = await store.claim_windows(
+                    "trigger", [*claims, gone], lease=LEASE, holder="a"
+                )
+        assert [a.status for a in answers] == [TAKEN, WON, GONE]
+        assert answers[0].now == answers[1].now
+        (again,) = await store.claim_windows(
+            "trigger", claims[:1], lease=LEASE, holder="a"
+        )
+        assert (again.status, again.token) == (WON, 1)
 
 
 async def test_replicas_claiming_overlapping_batches_in_any_order_never_deadlock(

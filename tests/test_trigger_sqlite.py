@@ -264,33 +264,39 @@ async def test_odd_ids_and_enabled_values_come_back_raw(tmp_path: Path) -> None:
     assert report.invalid == ("blob", "no-id", "real", "text", "two")
 
 
-async def test_a_failed_listing_leaves_no_snapshot_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After a listing raised mid-way, the next one sees other writers at once."""
+async def test_a_failed_listing_leaves_no_snapshot_behind(tmp_path: Path) -> None:
+    """After a listing raised mid-way, the next one sees other writers at once.
+
+    (Rows are built into TriggerRow only when read, after the listing; what
+    can fail mid-way inside it is sqlite3 decoding a value, here on the
+    second row.)
+    """
     path = tmp_path / "triggers.db"
     store = SQLiteTriggerStore(path)
     for name in ("a", "b", "c"):
         await store.add(name=name, interval="1h")
     made = 0
 
-    def breaks_on_the_second(*values: object) -> TriggerRow:
+    def breaks_on_the_second_row(data: bytes) -> str:
         nonlocal made
         made += 1
-        if made == 2:
-            msg = "row conversion broke"
+        if made == 5:  # id, name and interval are text: the second row's name
+            msg = "text conversion broke"
             raise RuntimeError(msg)
-        return TriggerRow(*values)  # type: ignore[arg-type]
+        return data.decode()
 
-    with monkeypatch.context() as patch:
-        patch.setattr(sqlite_module, "TriggerRow", breaks_on_the_second)
+    connection = store._connection
+    assert connection is not None
+    connection.text_factory = breaks_on_the_second_row
+    try:
         with pytest.raises(RuntimeError, match="conversion broke") as caught:
             await store.all()
+    finally:
+        connection.text_factory = str
     edit(path, "DELETE FROM tickwork_triggers WHERE name = 'a'")
     try:
         assert names(await store.all()) == ["b", "c"]
-        connection = store._connection
-        assert connection is not None
+        assert store._connection is connection
         assert not connection.in_transaction
     finally:
         del caught  # held until here: its traceback would keep a cursor alive

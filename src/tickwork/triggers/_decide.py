@@ -29,6 +29,7 @@ from tickwork.triggers._model import (
     micros_timestamp,
     timestamp_micros,
 )
+from tickwork.triggers._rows import values_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -63,9 +64,10 @@ class Decisions:
 
     due: list[Due] = attrs.Factory(list)
     not_due: list[str] = attrs.Factory(list)
-    held: list[TriggerRow] = attrs.Factory(list)
-    """Their next window has come, but a dispatch of an earlier window still
-    holds its lease (here or on another replica): skipped."""
+    held: list[tuple[str, str]] = attrs.Factory(list)
+    """``(id, name)`` of rows whose next window has come, but a dispatch of an
+    earlier window still holds its lease (here or on another replica):
+    skipped."""
     invalid: list[str] = attrs.Factory(list)
     catch_up: dict[str, float] = attrs.Factory(dict)
     """name -> how many intervals overdue, for due rows past catch_up_factor."""
@@ -115,91 +117,121 @@ class Decider:
         due is the latest that has started; the row is due if no claim took
         that window yet (``window_us`` below it). A row with no anchor yet
         takes its last fire (a row written by tickwork 0.1), or now.
+
+        The rule reads each row's values (`values_of`: a `Rows` listing is
+        never built into `TriggerRow` objects); a `TriggerRow` is taken
+        from *rows* only for the rows that are due or invalid.
         """
         out = Decisions()
         not_due = out.not_due
         intervals, warned, redo = self._intervals, self._warned, self._redo
         seen: dict[str, int] = {}
-        for row in rows:
+        for index, values in enumerate(values_of(rows)):
             try:
-                interval_us = intervals.get(row.interval)
+                (
+                    ident,
+                    name,
+                    interval,
+                    _enabled,  # as read: checked on the built row (see Rows)
+                    last,
+                    anchor,
+                    window,
+                    token,
+                    _holder,
+                    lease_until,
+                    outcome,
+                    _attempt,
+                    _lost,
+                ) = values
+                interval_us = intervals.get(interval)
                 if (
                     interval_us is None
-                    and (interval_us := self._interval(row, out)) is None
+                    and (interval_us := self._interval(rows[index], out)) is None
                 ):
                     continue
-                anchor = row.anchor_us
-                window = row.window_us
                 new_anchor = None
                 if anchor is None:
-                    stored: object = row.last_fired_at  # a store may hand back bytes
-                    if stored is not None and not isinstance(stored, str):
-                        self._invalid(row, out, _broken("last_fired_at", stored))
+                    if last is not None and not isinstance(last, str):
+                        # A store may hand back bytes.
+                        self._invalid(rows[index], out, _broken("last_fired_at", last))
                         continue
-                    anchor = self._legacy_anchor(row, seen)
+                    anchor = self._legacy_anchor(rows, index, last, seen)
                     if anchor is None:  # never fired: its window 0 starts now
-                        self._due(Due(row, now_us, now_us), out)
+                        self._due(Due(rows[index], now_us, now_us), out)
                         continue
                     new_anchor = anchor
                     if window is None:  # its last fire was its window 0
                         window = anchor
                 elif type(anchor) is not int:
-                    self._invalid(row, out, _broken("anchor_us", anchor))
+                    self._invalid(rows[index], out, _broken("anchor_us", anchor))
                     continue
                 if anchor > now_us:  # its window 0 has not started yet
                     if anchor - now_us > interval_us:
                         self._warn_once(
-                            row,
+                            rows[index],
                             anchor,
                             "trigger %s: its next window starts more than one "
                             "interval in the future (%s); not firing it until "
                             "then (check the clocks)",
                             _when(anchor),
                         )
-                    not_due.append(row.name)
+                    not_due.append(name)
                     continue
                 start = anchor + (now_us - anchor) // interval_us * interval_us
                 if window is not None and window >= start:
                     if window - now_us > interval_us:
                         self._warn_once(
-                            row,
+                            rows[index],
                             window,
                             "trigger %s: its last window starts more than one "
                             "interval in the future (%s); not firing it until "
                             "then (check the clocks)",
                             _when(window),
                         )
-                    elif redo is not None and _abandoned(row, now_us):
-                        self._due(Due(row, start, new_anchor), out)
+                    elif redo is not None and _abandoned(
+                        token, outcome, lease_until, now_us
+                    ):
+                        self._due(Due(rows[index], start, new_anchor), out)
                         continue
-                    not_due.append(row.name)
+                    not_due.append(name)
                     continue
                 if warned:
-                    warned.pop(row.id, None)  # fixed since: warn again if it breaks
-                if redo is not None and window is not None and _abandoned(row, now_us):
+                    warned.pop(ident, None)  # fixed since: warn again if it breaks
+                if (
+                    redo is not None
+                    and window is not None
+                    and _abandoned(token, outcome, lease_until, now_us)
+                ):
                     pass  # the claim runs the abandoned window again first
-                elif _leased(row, now_us):
-                    out.held.append(row)
+                elif _leased(token, outcome, lease_until, now_us):
+                    out.held.append((ident, name))
                     continue
                 if (
                     window is not None
                     and now_us - window > self._catch_up * interval_us
                 ):
-                    out.catch_up[row.name] = (now_us - window) / interval_us
-                self._due(Due(row, start, new_anchor), out)
+                    out.catch_up[name] = (now_us - window) / interval_us
+                self._due(Due(rows[index], start, new_anchor), out)
             except Exception as exc:  # noqa: BLE001 - a broken row never ends a sweep
-                self._invalid(row, out, f"the row could not be read: {brief(exc)}")
+                self._invalid(
+                    rows[index], out, f"the row could not be read: {brief(exc)}"
+                )
         self._stamps = seen
         return out
 
-    def _legacy_anchor(self, row: TriggerRow, seen: dict[str, int]) -> int | None:
+    def _legacy_anchor(
+        self,
+        rows: Sequence[TriggerRow],
+        index: int,
+        last: str | None,
+        seen: dict[str, int],
+    ) -> int | None:
         """The anchor of a row without one: its last fire, if that parses."""
-        last = row.last_fired_at
         if last is None:
             return None
         last_us = self._stamps.get(last)
         if last_us is None:
-            last_us = self._timestamp(row)
+            last_us = self._timestamp(rows[index])
             if last_us is None:
                 return None
         seen[last] = last_us
@@ -282,26 +314,31 @@ class Decider:
         )
 
 
-def _leased(row: TriggerRow, now_us: int) -> bool:
+def _leased(
+    token: int, outcome: str | None, lease_until: int | None, now_us: int
+) -> bool:
     """Whether a dispatch of the row's last window still holds a valid lease.
 
     Judged on this replica's clock, to skip a doomed claim; the store judges
     again on its own clock.
     """
-    lease = row.lease_until_us
     return (
-        row.token > 0 and row.outcome is None and lease is not None and lease > now_us
+        token > 0
+        and outcome is None
+        and lease_until is not None
+        and lease_until > now_us
     )
 
 
-def _abandoned(row: TriggerRow, now_us: int) -> bool:
+def _abandoned(
+    token: int, outcome: str | None, lease_until: int | None, now_us: int
+) -> bool:
     """Whether the last window was left without an outcome, or cancelled."""
-    if row.token <= 0:
+    if token <= 0:
         return False
-    if row.outcome == CANCELLED:
+    if outcome == CANCELLED:
         return True
-    lease = row.lease_until_us
-    return row.outcome is None and (lease is None or lease <= now_us)
+    return outcome is None and (lease_until is None or lease_until <= now_us)
 
 
 def _when(us: int) -> str:

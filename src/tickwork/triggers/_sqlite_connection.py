@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tickwork._errors import TriggerStoreError
 from tickwork._lease import WindowState
 from tickwork.triggers._model import LoopRow, TriggerRow
+from tickwork.triggers._rows import Rows
 from tickwork.triggers._schema import (
     SCHEMA_VERSION,
     SELECT_VERSION,
@@ -200,7 +201,7 @@ def _stored_version(connection: sqlite3.Connection, owner: object) -> int | None
     return version
 
 
-def read_rows(connection: sqlite3.Connection, clause: str) -> list[TriggerRow]:
+def read_rows(connection: sqlite3.Connection, clause: str) -> Rows:
     """The rows of ``tickwork_triggers`` selected by *clause*, as stored.
 
     ``enabled`` 0 and 1, what the store writes, read as False and True. Any
@@ -208,29 +209,22 @@ def read_rows(connection: sqlite3.Connection, clause: str) -> list[TriggerRow]:
     back as stored rather than guessed at, so the sweeper reports that row
     invalid and the listing shows what is really there. Text that is not
     UTF-8 comes back as `bytes`, and a NULL id as None, likewise; so do the
-    window state's columns.
+    window state's columns. The rows are kept as the tuples read (`Rows`):
+    a sweep builds a `TriggerRow` only for the few it hands on.
     """
-    bools = _BOOLS
-    # Positional, from the tuple: a sweep lists every row, so this is most
-    # of what a listing costs beyond SQLite itself.
-    return [
-        TriggerRow(
-            r[0],
-            r[1],
-            r[2],
-            bools.get(r[3], r[3]),
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            r[9],
-            r[10],
-            r[11],
-            r[12],
-        )
-        for r in fetch(connection, _SELECT + clause)
-    ]
+    return Rows(fetch(connection, _SELECT + clause), _row)
+
+
+def _row(values: tuple[Any, ...]) -> TriggerRow:
+    """A row from its values as read, ``enabled`` 0 and 1 as a bool."""
+    enabled = values[3]
+    return TriggerRow(
+        values[0],
+        values[1],
+        values[2],
+        _BOOLS.get(enabled, enabled),
+        *values[4:],
+    )
 
 
 def read_loops(connection: sqlite3.Connection) -> list[LoopRow]:

@@ -21,28 +21,23 @@ again until it ends.
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
 
 from tickwork._background import Background, HandsOff
-from tickwork._context import RunContext, reset, set_source, utc
+from tickwork._context import utc
 from tickwork._coordination import Coordinator, default_replica
-from tickwork._errors import LeaseLostError, WrongTypeError
+from tickwork._errors import WrongTypeError
 from tickwork._hooks import Hooks
 from tickwork._lease import (
-    CANCELLED,
-    FAILED,
     HELD,
-    SUCCEEDED,
-    TIMED_OUT,
     Claim,
 )
 from tickwork._loop import Delivery, Loop, check_delivery
+from tickwork._rng import key64, keyed_unit
 from tickwork._text import brief
 from tickwork._validation import (
     check_async_callable,
@@ -54,6 +49,7 @@ from tickwork._validation import (
     is_recognisably_async,
 )
 from tickwork.triggers._decide import Decider
+from tickwork.triggers._dispatcher import FIRED, Dispatcher
 from tickwork.triggers._model import datetime_micros, interval_seconds, utc_now
 from tickwork.triggers._store import check_store
 
@@ -150,10 +146,17 @@ class TriggerSweeper:
 
     At most ``max_concurrent`` dispatches run at once, and a sweep claims no
     more rows than can start: the rest, and triggers whose previous dispatch
-    is still running, are ``busy`` and fire at a later sweep. In a
-    `Scheduler` (`loop`), dispatches run in the background: the sweep reports
-    them as ``dispatching`` and returns, and their outcome is logged and sent
-    to the hooks as each ends (not in a report).
+    is still running (or whose outcome is not recorded yet), are ``busy``
+    and fire at a later sweep. Dispatches that never block run one after
+    another in one task; each time all running dispatches block, one more
+    task takes the next, so a slow dispatch never holds up the others. The
+    outcomes are recorded in batches while the dispatches go on, and
+    ``on_trigger_fired`` is called once a dispatch's outcome is answered.
+    In a `Scheduler` (`loop`), dispatches run in the background: the sweep
+    reports them as ``dispatching`` and returns; their outcomes are logged
+    and sent to the hooks as they are recorded (not in a report). Replicas
+    claim the due rows in listing order, each from a start of its own (drawn
+    per replica and sweep), so that they mostly claim different rows first.
 
     Args:
         store: the `TriggerStore` to sweep.
@@ -260,8 +263,19 @@ class TriggerSweeper:
             replica=self.replica,
             on_renewal_failed=self._renewal_failed,
         )
-        self.claims_lost = self.lost = self.fenced = 0
+        self._dispatcher = Dispatcher(
+            store,
+            dispatch,
+            dispatch_timeout=self.dispatch_timeout,
+            coordinator=self._coordinator,
+            hooks=self._hooks,
+            limiter=self._limiter,
+            in_flight=self._in_flight,
+        )
+        self.claims_lost = self.lost = 0
         self.renewal_failures = self.skipped = 0
+        self._replica_key = key64(self.replica)
+        self._sweeps = 0
 
     def loop(self, name: str = "triggers") -> Loop:
         """A `Loop` that sweeps every ``tick_interval``, and at start.
@@ -305,9 +319,9 @@ class TriggerSweeper:
             d.row.name
             for d in decisions.due
             if d.row.id in in_flight or d.row.id in skipped
-        ) + tuple(row.name for row in decisions.held if row.id in in_flight)
-        held = [row.name for row in decisions.held if row.id not in in_flight]
-        # name -> _FIRED, _LOST, _HELD, _HANDED_OFF or the exception, for due rows.
+        ) + tuple(name for ident, name in decisions.held if ident in in_flight)
+        held = [name for ident, name in decisions.held if ident not in in_flight]
+        # name -> FIRED, _LOST, _HELD, _HANDED_OFF or the exception, for due rows.
         outcome: dict[str, str | Exception] = {}
         sent_at = trio.current_time()
         won = await self._claim(due, outcome)
@@ -327,19 +341,14 @@ class TriggerSweeper:
         if won:
             in_flight.update(item.row.id for item, _ in won)
             if background is None:
-                await self._dispatch_all(won, outcome, sent_at)
+                await self._dispatcher.run(won, outcome, sent_at)
             else:
                 self._coordinator.start(background.nursery)
-                for item, answer in won:
+                for item, _ in won:
                     outcome[item.row.name] = _HANDED_OFF
-                    background.start_soon(
-                        functools.partial(
-                            self._dispatch_held, item.row, answer, sent_at
-                        ),
-                        name=f"tickwork dispatch {brief(item.row.name)}",
-                    )
+                self._dispatcher.start(won, sent_at, background.start_soon, None)
         report = SweepReport(
-            fired=_named(due, outcome, _FIRED),
+            fired=_named(due, outcome, FIRED),
             not_due=tuple(decisions.not_due),
             invalid=tuple(decisions.invalid),
             lost_claim=_named(due, outcome, _LOST),
@@ -376,46 +385,77 @@ class TriggerSweeper:
     async def _claim(
         self, due: Sequence[Due], outcome: dict[str, str | Exception]
     ) -> list[tuple[Due, Claimed]]:
-        """Claim the windows of *due* rows; return those won, in order.
+        """Claim the windows of *due* rows; return those won, in claim order.
 
-        Lost claims, held ones and claims that raised are recorded in
-        *outcome*.
+        Batches go one after another, in the order of `_claim_order`. Lost
+        claims, held ones and claims that raised are recorded in *outcome*.
         """
+        order = self._claim_order(due)
         won: list[tuple[Due, Claimed]] = []
-        redo = self._redo_us
-        for start in range(0, len(due), CLAIM_BATCH):
-            batch = due[start : start + CLAIM_BATCH]
-            claims = [
-                Claim(
-                    d.row.id,
-                    d.window,
-                    d.window,
-                    None if redo is None else d.window - redo * _interval_us(d),
-                    d.anchor,
-                )
-                for d in batch
-            ]
-            try:
-                answers = await self.store.claim_windows(
-                    "trigger", claims, lease=self.lease, holder=self.replica
-                )
-            except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
-                _claim_failed([d.row for d in batch], exc, outcome)
-                continue
-            for item, answer in zip(batch, answers, strict=True):
-                if answer.won:
-                    won.append((item, answer))
-                elif answer.status == HELD:
-                    outcome[item.row.name] = _HELD
-                else:
-                    outcome[item.row.name] = _LOST
-                    self.claims_lost += 1
-                    LOGGER.debug(
-                        "trigger %s: another sweeper claimed this window",
-                        brief(item.row.name),
-                    )
-                    self._hooks.emit("on_trigger_lost_claim", trigger=item.row)
+        for start in range(0, len(order), CLAIM_BATCH):
+            batch = order[start : start + CLAIM_BATCH]
+            answers = await self._claim_batch(batch)
+            if isinstance(answers, Exception):
+                _claim_failed([d.row for d in batch], answers, outcome)
+            else:
+                won += self._sort_answers(batch, answers, outcome)
         return won
+
+    def _sort_answers(
+        self,
+        batch: Sequence[Due],
+        answers: Sequence[Claimed],
+        outcome: dict[str, str | Exception],
+    ) -> list[tuple[Due, Claimed]]:
+        """The won claims of *batch*; the lost and held ones go to *outcome*."""
+        won = []
+        for item, answer in zip(batch, answers, strict=True):
+            if answer.won:
+                won.append((item, answer))
+            elif answer.status == HELD:
+                outcome[item.row.name] = _HELD
+            else:
+                outcome[item.row.name] = _LOST
+                self.claims_lost += 1
+                LOGGER.debug(
+                    "trigger %s: another sweeper claimed this window",
+                    brief(item.row.name),
+                )
+                self._hooks.emit("on_trigger_lost_claim", trigger=item.row)
+        return won
+
+    def _claim_order(self, due: Sequence[Due]) -> Sequence[Due]:
+        """*due* rotated to start at a point drawn for this replica and sweep.
+
+        Replicas that list the same due rows would otherwise all claim them
+        in one order and meet on every batch; each starting at its own
+        point, they mostly claim different rows first.
+        """
+        self._sweeps += 1
+        if len(due) < 2:
+            return due
+        start = int(keyed_unit(self._replica_key, self._sweeps) * len(due))
+        return [*due[start:], *due[:start]]
+
+    async def _claim_batch(self, batch: Sequence[Due]) -> Sequence[Claimed] | Exception:
+        """Claim one batch's windows: the store's answers, or its error."""
+        redo = self._redo_us
+        claims = [
+            Claim(
+                d.row.id,
+                d.window,
+                d.window,
+                None if redo is None else d.window - redo * _interval_us(d),
+                d.anchor,
+            )
+            for d in batch
+        ]
+        try:
+            return await self.store.claim_windows(
+                "trigger", claims, lease=self.lease, holder=self.replica
+            )
+        except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
+            return exc
 
     def _window_lost(self, row: TriggerRow, window: int) -> None:
         self.lost += 1
@@ -430,147 +470,10 @@ class TriggerSweeper:
             "on_window_lost", name=row.name, window=utc(window), kind="trigger"
         )
 
-    async def _dispatch_all(
-        self,
-        won: list[tuple[Due, Claimed]],
-        outcome: dict[str, str | Exception],
-        sent_at: float,
-    ) -> None:
-        """Dispatch the *won* rows and wait: a few workers, each holding one slot.
-
-        One slot per worker, not per row: a thousand due rows cost a handful
-        of limiter round trips, not a thousand parked tasks.
-        """
-        todo = iter(won)
-
-        async def worker() -> None:
-            async with self._limiter:
-                for item, answer in todo:
-                    outcome[item.row.name] = await self._dispatch(
-                        item.row, answer, sent_at
-                    )
-
-        workers = max(1, min(int(self._limiter.available_tokens), len(won)))
-        try:
-            async with trio.open_nursery() as nursery:
-                self._coordinator.start(nursery)
-                for _ in range(workers):
-                    nursery.start_soon(worker)
-        finally:
-            self._in_flight.difference_update(item.row.id for item, _ in won)
-
-    async def _dispatch_held(
-        self, row: TriggerRow, answer: Claimed, sent_at: float
-    ) -> None:
-        """A background dispatch: one slot, free by construction (see _sweep)."""
-        try:
-            async with self._limiter:
-                await self._dispatch(row, answer, sent_at)
-        finally:
-            self._in_flight.discard(row.id)
-
-    async def _dispatch(  # noqa: C901 - one dispatch's every ending
-        self, row: TriggerRow, answer: Claimed, sent_at: float
-    ) -> str | Exception:
-        """Dispatch one won row under its lease and timeout; record how it ended.
-
-        The caller holds a slot of the limiter, and takes the row's id out
-        of ``_in_flight`` (where it is from its claim) once this returns or
-        is cancelled, even before it began.
-        """
-        assert answer.window is not None  # noqa: S101 - a won claim names it
-        coordinator = self._coordinator
-        started = trio.current_time()
-        limit = (
-            math.inf
-            if self.dispatch_timeout is None
-            else started + self.dispatch_timeout
-        )
-        scope = trio.CancelScope(deadline=min(limit, coordinator.fence(sent_at)))
-        hold = coordinator.hold(row.id, answer.token, sent_at, scope, limit, row.name)
-        window = utc(answer.window)
-        context = set_source(
-            RunContext(
-                name=row.name,
-                window=window,
-                scheduled=window,
-                lateness=max(0.0, (answer.now - answer.window) / 1e6),
-                attempt=answer.attempt,
-                token=answer.token,
-                catching_up=answer.attempt > 1,
-            )
-        )
-        stored = CANCELLED
-        result: str | Exception
-        try:
-            with scope:
-                await self.dispatch(row)
-            if not scope.cancelled_caught:
-                stored, result = SUCCEEDED, _FIRED
-            elif hold.cut_by_fence:
-                self.fenced += 1
-                self._hooks.emit(
-                    "on_run_fenced",
-                    name=row.name,
-                    duration=trio.current_time() - started,
-                    kind="trigger",
-                )
-                msg = (
-                    f"dispatch of trigger {brief(row.name)} was fenced: its lease "
-                    "could not be renewed"
-                )
-                raise LeaseLostError(msg)  # noqa: TRY301 - logged with the others
-            else:
-                stored = TIMED_OUT
-                msg = (
-                    f"dispatch of trigger {brief(row.name)} exceeded "
-                    f"dispatch_timeout={self.dispatch_timeout} s"
-                )
-                raise TimeoutError(msg)  # noqa: TRY301 - logged with the others
-        except Exception as exc:
-            if stored is not TIMED_OUT and not isinstance(exc, LeaseLostError):
-                stored = FAILED
-            LOGGER.exception(
-                "trigger %s: dispatch failed; it waits for its next window",
-                brief(row.name),
-                extra={"tickwork_trigger": row.name},
-            )
-            result = exc
-        except BaseException:
-            if trio.current_effective_deadline() == -math.inf:  # cut by shutdown
-                await coordinator.release(row.id, answer.token, CANCELLED)
-            raise
-        finally:
-            reset(context)
-            coordinator.drop(hold)
-        try:
-            recorded = await coordinator.finish(row.id, answer.token, stored)
-        except Exception:
-            LOGGER.warning(
-                "trigger %s: could not record the outcome of its dispatch; its "
-                "lease expires on its own",
-                brief(row.name),
-                exc_info=True,
-                extra={"tickwork_trigger": row.name},
-            )
-        else:
-            if not recorded and result is _FIRED:
-                self.fenced += 1
-                self._hooks.emit(
-                    "on_run_fenced",
-                    name=row.name,
-                    duration=trio.current_time() - started,
-                    kind="trigger",
-                )
-                LOGGER.warning(
-                    "trigger %s: its dispatch ended after its lease passed to "
-                    "another replica",
-                    brief(row.name),
-                    extra={"tickwork_trigger": row.name},
-                )
-        if result is _FIRED:
-            self._hooks.emit("on_trigger_fired", trigger=row)
-        return result
+    @property
+    def fenced(self) -> int:
+        """Dispatches cut by their lease, or that ended after it passed on."""
+        return self._dispatcher.fenced
 
     def _count_sweep(self, report: SweepReport) -> None:
         self.skipped += len(report.held)
@@ -580,7 +483,6 @@ class TriggerSweeper:
         self._hooks.emit("on_lease_renewal_failed", name=name, kind="trigger")
 
 
-_FIRED: Final = "fired"
 _LOST: Final = "lost_claim"
 _HELD: Final = "held"
 _HANDED_OFF: Final = "dispatching"
