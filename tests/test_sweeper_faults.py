@@ -29,6 +29,7 @@ from tickwork.triggers import (
     TriggerRow,
     TriggerSweeper,
 )
+from tickwork.triggers._model import datetime_micros
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -542,3 +543,58 @@ async def test_a_dispatch_whose_lease_cannot_be_renewed_is_fenced(
     assert sweeper.renewal_failures >= 1
     assert ("fenced", "t 2.7 trigger") in events.heard
     assert ("renewal failed", "t trigger") in events.heard
+
+
+async def test_at_least_once_redoes_an_abandoned_window_however_old(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A window left without an outcome 10 windows ago runs again, attempt 2."""
+    store = MemoryTriggerStore([row("t", interval="1m")])
+    now = datetime_micros(trio_wall())
+    # A replica claimed window 0 and died: its lease lapses after 1 s.
+    await store.claim_windows(
+        "trigger", [Claim("t", now, now, None, now)], lease=1, holder="dead"
+    )
+    await trio.sleep(15 * 60)
+    seen: list[tuple[int, int]] = []
+
+    async def dispatch(_row: TriggerRow) -> None:
+        context = current_run()
+        seen.append((int(context.window.timestamp() * 1e6), context.attempt))  # type: ignore[union-attr]
+
+    sweeper = TriggerSweeper(store, dispatch, clock=trio_wall, delivery="at_least_once")
+    first = await sweeper.sweep()
+    second = await sweeper.sweep()
+    assert seen == [(now, 2), (now + 15 * 60_000_000, 1)]
+    assert first.fired == second.fired == ("t",)
+    [stored] = await store.all()
+    assert stored.lost == 0
+
+
+async def test_a_claim_that_waited_long_renews_its_leases_before_dispatch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Claims that took over a third of the lease are renewed, then dispatched."""
+    calls: list[str] = []
+
+    class Slow(MemoryTriggerStore):
+        async def claim_windows(
+            self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+        ) -> Sequence[Claimed]:
+            calls.append("claim")
+            await trio.sleep(20)  # a pool reconnecting
+            return await super().claim_windows(kind, claims, lease=lease, holder=holder)
+
+        async def renew_leases(
+            self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+        ) -> Sequence[bool]:
+            calls.append("renew")
+            return await super().renew_leases(kind, leases, lease=lease)
+
+    async def dispatch(_row: TriggerRow) -> None:
+        calls.append("dispatch")
+        await trio.sleep(25)  # past the claim's own fence (27 s), not the renewal's
+
+    report = await TriggerSweeper(Slow([row("t")]), dispatch, clock=trio_wall).sweep()
+    assert calls[:3] == ["claim", "renew", "dispatch"]
+    assert report.fired == ("t",)

@@ -30,9 +30,10 @@ import trio
 from tickwork._background import Background, HandsOff
 from tickwork._context import utc
 from tickwork._coordination import Coordinator, default_replica
-from tickwork._errors import WrongTypeError
+from tickwork._errors import LeaseLostError, WrongTypeError
 from tickwork._hooks import Hooks
 from tickwork._lease import (
+    ANY_WINDOW,
     HELD,
     Claim,
 )
@@ -50,7 +51,7 @@ from tickwork._validation import (
 )
 from tickwork.triggers._decide import Decider
 from tickwork.triggers._dispatcher import FIRED, Dispatcher
-from tickwork.triggers._model import datetime_micros, interval_seconds, utc_now
+from tickwork.triggers._model import datetime_micros, utc_now
 from tickwork.triggers._store import check_store
 
 if TYPE_CHECKING:
@@ -74,8 +75,6 @@ DEFAULT_DISPATCH_TIMEOUT: Final = 600.0
 # Claims per claim_many call: big enough that 1 000 due rows take two round
 # trips, small enough that one transaction never holds many row locks long.
 CLAIM_BATCH: Final = 500
-# At least once: how many windows back an abandoned window is run again.
-CATCH_UP_LIMIT: Final = 10
 
 
 @final
@@ -246,7 +245,7 @@ class TriggerSweeper:
         # At least once: an abandoned window is run again up to this many
         # windows back (the catch-up limit).
         self._redo_us: int | None = (
-            CATCH_UP_LIMIT if self.delivery == "at_least_once" else None
+            ANY_WINDOW if self.delivery == "at_least_once" else None
         )
         self._decider = Decider(
             self.min_interval,
@@ -325,6 +324,8 @@ class TriggerSweeper:
         outcome: dict[str, str | Exception] = {}
         sent_at = trio.current_time()
         won = await self._claim(due, outcome)
+        if won and trio.current_time() - sent_at > self.lease / 3:
+            won, sent_at = await self._refresh(won, outcome)
         lost_windows = []
         for item, answer in won:
             row = item.row
@@ -445,7 +446,7 @@ class TriggerSweeper:
                 d.row.id,
                 d.window,
                 d.window,
-                None if redo is None else d.window - redo * _interval_us(d),
+                None if redo is None else ANY_WINDOW,
                 d.anchor,
             )
             for d in batch
@@ -456,6 +457,38 @@ class TriggerSweeper:
             )
         except Exception as exc:  # noqa: BLE001 - reported, the sweep goes on
             return exc
+
+    async def _refresh(
+        self, won: list[tuple[Due, Claimed]], outcome: dict[str, str | Exception]
+    ) -> tuple[list[tuple[Due, Claimed]], float]:
+        """Renew the leases of windows whose claim waited long in the store.
+
+        Leases are reckoned from when the claim was sent; after a long wait
+        (a pool reconnecting) the dispatches would be cut soon after they
+        start. A window whose renewal fails is not dispatched (an error in
+        the report; its lease expires, at most once: lost).
+        """
+        sent_at = trio.current_time()
+        try:
+            renewed = await self.store.renew_leases(
+                "trigger",
+                [(item.row.id, answer.token) for item, answer in won],
+                lease=self.lease,
+            )
+        except Exception as exc:  # noqa: BLE001 - reported, nothing dispatched
+            _claim_failed([item.row for item, _ in won], exc, outcome)
+            return [], sent_at
+        kept = []
+        for (item, answer), ok in zip(won, renewed, strict=True):
+            if ok:
+                kept.append((item, answer))
+            else:
+                self._dispatcher.fenced += 1
+                outcome[item.row.name] = LeaseLostError(
+                    f"trigger {brief(item.row.name)}: its claim waited so long "
+                    "that another replica took the window over"
+                )
+        return kept, sent_at
 
     def _window_lost(self, row: TriggerRow, window: int) -> None:
         self.lost += 1
@@ -492,10 +525,6 @@ def _named(
     due: Sequence[Due], outcome: dict[str, str | Exception], which: str
 ) -> tuple[str, ...]:
     return tuple(d.row.name for d in due if outcome[d.row.name] is which)
-
-
-def _interval_us(due: Due) -> int:
-    return interval_seconds(due.row.interval) * 1_000_000
 
 
 def _claim_failed(
