@@ -517,3 +517,64 @@ async def test_each_replica_claims_from_a_start_of_its_own() -> None:
         assert store.first_keys == rotated[::CLAIM_BATCH]
         firsts.append(start)
     assert len(set(firsts)) == 4, firsts
+
+
+def stored(name: str, **state: object) -> TriggerRow:
+    """A row anchored at START with the given window state."""
+    return TriggerRow(
+        name,
+        name,
+        "1m",
+        True,
+        None,
+        datetime_micros(START),
+        **state,  # type: ignore[arg-type]
+    )
+
+
+async def test_an_anchor_that_is_not_an_integer_makes_its_row_invalid() -> None:
+    """anchor_us edited to text: the row is invalid alone, with the reason."""
+    reasons: list[str] = []
+
+    class Hook:
+        def on_trigger_invalid(self, *, trigger: TriggerRow, reason: str) -> None:
+            reasons.append(reason)
+
+    broken = TriggerRow("b", "broken", "1m", True, None, "soon")  # type: ignore[arg-type]
+    sweeper, _, dispatch = sweeper_for([broken, row("ok")], hooks=[Hook()])
+    report = await sweeper.sweep()
+    assert report.invalid == ("broken",)
+    assert dispatch.names == ["ok"]
+    assert reasons == ["its anchor_us 'soon' is not usable text"]
+
+
+async def test_a_last_window_far_in_the_future_is_not_due_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A window claimed ten intervals ahead (a clock set wrong): not due, warned."""
+    ahead = datetime_micros(START) + 600_000_000
+    sweeper, _, dispatch = sweeper_for([stored("t", window_us=ahead, token=1)])
+    report = await sweeper.sweep()
+    assert report.not_due == ("t",)
+    assert dispatch.rows == []
+    [warning] = warnings_about(caplog, "t")
+    assert "its last window starts more than one interval in the future" in warning
+
+
+async def test_at_least_once_a_cancelled_window_is_run_again_at_once() -> None:
+    """At least once: the current window, recorded cancelled, is due again."""
+    now = datetime_micros(START)
+    cancelled = stored("t", window_us=now, token=1, outcome="cancelled", attempt=1)
+    sweeper, _, dispatch = sweeper_for([cancelled], delivery="at_least_once")
+    report = await sweeper.sweep()
+    assert report.fired == ("t",)
+    assert dispatch.names == ["t"]
+
+
+async def test_at_least_once_a_window_never_claimed_by_a_token_is_not_redone() -> None:
+    """A row written by tickwork 0.1 (a last fire, no token) is not abandoned."""
+    legacy = row("t", "1m", stamp(START))
+    sweeper, _, dispatch = sweeper_for([legacy], delivery="at_least_once")
+    report = await sweeper.sweep()
+    assert report.not_due == ("t",)
+    assert dispatch.rows == []

@@ -9,8 +9,9 @@ one transaction each: lock the batch's rows in key order (``SELECT ... FOR
 UPDATE``), apply the rules of `tickwork._lease` at the server's clock, write
 the changed rows back in one UPDATE; so a batch of any size costs two round
 trips (statements are pipelined), and two replicas with overlapping batches
-wait for each other instead of deadlocking. Every statement runs under a
-``statement_timeout``.
+wait for each other instead of deadlocking. A trigger claim does not wait:
+it skips rows another transaction holds (``SKIP LOCKED``) and answers them
+taken. Every statement runs under a ``statement_timeout``.
 """
 
 from __future__ import annotations
