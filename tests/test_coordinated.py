@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import pytest
 import trio
 import trio.testing
@@ -19,6 +22,12 @@ from tickwork import (
 from tickwork._context import utc
 from tickwork.testing import FaultyStore
 from tickwork.triggers import MemoryTriggerStore
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tickwork._lease import Claim, Claimed
+    from tickwork.triggers._store import Kind
 
 EPOCH = 1_800_000_000.0
 
@@ -371,3 +380,166 @@ async def test_a_claim_that_returns_after_the_next_window_is_released(
     assert scheduler.stats()["j"].skipped >= 1
     states = {row.name: row.state for row in await store.loops()}
     assert states["j"].lost == 0
+
+
+async def test_a_failing_job_a_timeout_and_remove_are_counted_and_recorded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Failed, timed out and removed runs: counted, their outcome in the store."""
+    store = MemoryTriggerStore(clock=wall)
+
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    async def slow() -> None:
+        await trio.sleep(100)
+
+    scheduler = replica(
+        store,
+        [
+            coordinated("boom", boom),
+            coordinated("slow", slow, timeout=2),
+            coordinated("gone", slow),
+        ],
+        "a",
+        lease=600.0,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(1)
+        scheduler.remove("gone")
+        await trio.sleep(4)
+        scheduler.stop()
+    stats = scheduler.stats()
+    assert (stats["boom"].failed, stats["slow"].timed_out) == (1, 1)
+    states = {row.name: row.state for row in await store.loops()}
+    assert states["boom"].outcome == "failed"
+    assert states["slow"].outcome == "timed_out"
+    assert states["gone"].outcome == "cancelled"
+
+
+async def test_a_store_that_fails_is_retried_and_warned_about_once(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Claims fail for 3 s: one WARNING, retries, then the latest window runs."""
+    caplog.set_level(logging.INFO, logger="tickwork")
+    store = MemoryTriggerStore(clock=wall)
+    faulty = FaultyStore(store, wall_clock=wall)
+    faulty.outage(0, 3)
+    windows: list[float] = []
+
+    async def job() -> None:
+        windows.append(current_run().window.timestamp() - EPOCH)  # type: ignore[union-attr]
+
+    scheduler = replica(faulty, [coordinated("j", job, interval=1)], "a")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(4.5)
+        scheduler.stop()
+    assert caplog.text.count("could not claim its window") == 1
+    assert "the store answers again" in caplog.text
+    assert windows[0] == 3.0  # the latest window once it answered, no burst
+    assert windows == [3.0, 4.0]
+
+
+async def test_an_outcome_that_cannot_be_recorded_is_logged(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store goes away during the run: the outcome's failure is logged."""
+    store = MemoryTriggerStore(clock=wall)
+    faulty = FaultyStore(store, wall_clock=wall)
+
+    async def job() -> None:
+        faulty.go_down()
+
+    scheduler = replica(faulty, [coordinated("j", job, interval=60)], "a")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(5)
+        scheduler.stop()
+    assert "could not record the outcome of run 1" in caplog.text
+    assert scheduler.stats()["j"].succeeded == 1
+
+
+async def test_an_outcome_the_store_refuses_counts_as_fenced(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The window's outcome was settled behind the run's back: fenced, logged."""
+    store = MemoryTriggerStore(clock=wall)
+    fenced: list[str] = []
+
+    class Hook:
+        def on_run_fenced(self, *, name: str, duration: float, kind: str) -> None:
+            fenced.append(name)
+
+    async def job() -> None:
+        token = current_run().token
+        assert token is not None
+        await store.finish_windows("loop", [("j", token, "failed")])
+
+    scheduler = replica(
+        store, [coordinated("j", job, interval=60)], "a", hooks=[Hook()]
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(5)
+        scheduler.stop()
+    assert scheduler.stats()["j"].fenced == 1
+    assert fenced == ["j"]
+
+
+async def test_a_renewal_the_store_refuses_cuts_the_run_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The keeper's renewal is refused (the window was settled): the run is cut."""
+    store = MemoryTriggerStore(clock=wall)
+    ended: list[float] = []
+
+    async def job() -> None:
+        token = current_run().token
+        assert token is not None
+        await store.finish_windows("loop", [("j", token, "failed")])
+        try:
+            await trio.sleep(100)
+        finally:
+            ended.append(trio.current_time())
+
+    scheduler = replica(store, [coordinated("j", job, interval=60)], "a")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(10)
+        scheduler.stop()
+    assert ended == [2.0]  # the first renewal, at lease / 3
+    stats = scheduler.stats()["j"]
+    assert (stats.fenced, stats.renewal_failures) == (1, 1)
+
+
+async def test_a_slow_claim_whose_refresh_fails_is_not_run(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A claim that took over lease/3, then a failed renewal: the run never starts."""
+
+    class Slow(MemoryTriggerStore):
+        async def claim_windows(
+            self, kind: Kind, claims: Sequence[Claim], *, lease: float, holder: str
+        ) -> Sequence[Claimed]:
+            await trio.sleep(3)
+            return await super().claim_windows(kind, claims, lease=lease, holder=holder)
+
+        async def renew_leases(
+            self, kind: Kind, leases: Sequence[tuple[str, int]], *, lease: float
+        ) -> Sequence[bool]:
+            raise OSError("gone")
+
+    ran: list[str] = []
+
+    async def job() -> None:
+        ran.append("ran")  # pragma: no cover - must not run
+
+    scheduler = replica(Slow(clock=wall), [coordinated("j", job, interval=60)], "a")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(5)
+        scheduler.stop()
+    assert ran == []
+    assert scheduler.stats()["j"].fenced == 1
