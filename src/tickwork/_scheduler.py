@@ -155,7 +155,7 @@ class Scheduler:
         self._life = Life(Hooks(hooks))
         self._runners: dict[str, LoopRunner | CoordinatedRunner] = {}
         self._coordinator: Coordinator | None = None
-        self._wall_clock = check_clock(wall_clock)
+        self._wall_clock = check_clock(wall_clock, "wall_clock")
         self.replica: str = (
             default_replica() if replica is None else check_name("replica", replica)
         )

@@ -26,9 +26,8 @@ from tickwork._validation import (
     check_non_negative,
     check_number,
     check_seed,
-    is_recognisably_async,
 )
-from tickwork.triggers._store import StoreContext, closed
+from tickwork.triggers._store import StoreContext, check_clock, closed
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -69,17 +68,6 @@ def _check_rate(name: str, value: object) -> float:
         msg = f"{name!r} must be in [0, 1] (got {brief(value)})"
         raise InvalidConfigError(msg)
     return number
-
-
-def _check_wall_clock(value: object) -> Callable[[], float]:
-    """Require a synchronous callable: seconds since the Unix epoch."""
-    if not callable(value) or is_recognisably_async(value):
-        msg = (
-            "'wall_clock' must be a synchronous callable returning seconds "
-            f"since the Unix epoch, such as time.time (got {brief(value)})"
-        )
-        raise WrongTypeError(msg)
-    return value
 
 
 class _Checked:
@@ -218,7 +206,7 @@ class FaultyStore(StoreContext):
         self._rng = random.Random(check_seed("seed", seed))  # noqa: S311 - faults, not secrets
         self._owns = check_bool("owns", owns)
         self._store = store
-        self._wall_clock = _check_wall_clock(wall_clock)
+        self._wall_clock = check_clock(wall_clock, "wall_clock")
         self._down = False
         self._outages: list[tuple[float, float]] = []
         self._closed = False

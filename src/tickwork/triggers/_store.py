@@ -239,11 +239,11 @@ def check_store(store: object) -> None:
         raise WrongTypeError(msg)
 
 
-def check_clock(clock: object) -> Callable[[], float]:
-    """Require a synchronous callable: a store's clock, in seconds since the epoch."""
+def check_clock(clock: object, name: str = "clock") -> Callable[[], float]:
+    """Require a synchronous callable: a clock, in seconds since the epoch."""
     if not callable(clock) or is_recognisably_async(clock):
         msg = (
-            "'clock' must be a synchronous callable returning seconds since "
+            f"{name!r} must be a synchronous callable returning seconds since "
             f"the Unix epoch, such as time.time (got {brief(clock)})"
         )
         raise WrongTypeError(msg)
