@@ -1,7 +1,9 @@
-"""Sessions: ``tests``, ``typing``, ``lint``, ``bench``, ``docs`` and ``example``.
+"""Sessions: ``tests``, ``typing``, ``lint``, ``bench``, ``docs``, ``example``, ``torture``.
 
 The README's two commands call ``nox -s bench`` and ``nox -s tests``; CI
-(``.ci/run``) calls the same test command, then ``nox -s docs``.
+(``.ci/run``) calls the same test command, then ``nox -s docs``. ``torture``
+(4 replica processes on a throwaway PostgreSQL, kills and an outage, about
+3 minutes) is run by hand.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
 # Each benchmark is a script (with its arguments) that prints a table and
-# writes benchmarks/results/<name>.json; they run in this order, in ~10 min.
+# writes benchmarks/results/<name>.json; they run in this order, in ~12 min.
 BENCHMARKS = [
     ["ticker_drift.py"],
     # Its lateness table is peers.py's floor and tickwork rows: not twice.
