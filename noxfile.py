@@ -1,4 +1,4 @@
-"""Sessions: ``tests``, ``typing``, ``lint``, ``bench``, ``docs``, ``example``, ``torture``.
+"""The sessions: tests, typing, lint, bench, docs, example and torture.
 
 The README's two commands call ``nox -s bench`` and ``nox -s tests``; CI
 (``.ci/run``) calls the same test command, then ``nox -s docs``. ``torture``
