@@ -232,8 +232,9 @@ class Scheduler:
 
         The loop's schedule is unchanged: ticks that pass during this run are
         skipped as usual. Returns True if a run was requested, False if one is
-        already in flight, or the scheduler is not running (before `run`,
-        after `stop`).
+        already in flight, the scheduler is not running (before `run`, after
+        `stop`), or the loop is coordinated: its windows run where they are
+        claimed, once each, and an extra run would break that.
 
         Raises:
             UnknownLoopError: no loop has that name (a `KeyError`).
