@@ -172,10 +172,10 @@ async def _sweep_each_tick(
 ) -> None:
     """Mode "sweep": `TriggerSweeper.sweep` every *tick* until *stop*.
 
-    A sweep waits for its dispatches, which run through ``max_concurrent``
-    workers and record their outcomes in batches of up to that size,
-    instead of one background task per window as the `Scheduler` loop
-    does. The sweep in progress at *stop* ends normally.
+    A sweep waits for its dispatches (the same crew of workers, bounded by
+    ``max_concurrent``, with outcomes recorded up to 500 per call, as in the
+    `Scheduler` loop, which hands them to the background instead). The
+    sweep in progress at *stop* ends normally.
     """
     deadline = trio.current_time()
     while not stop.is_set():
@@ -507,7 +507,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=500,
-        help="sweep mode's max_concurrent: dispatch workers, and so outcomes per batch",
+        help="sweep mode's max_concurrent: at most this many dispatches at once",
     )
     parser.add_argument(
         "--connections", type=int, default=4, help="each store's pool size"

@@ -72,6 +72,19 @@ class WindowState:
     lost: int = 0
     """Windows claimed whose outcome never came (their holder died)."""
 
+    def columns(self) -> tuple[object, ...]:
+        """The fields in the stores' column order, anchor first: one row to write."""
+        return (
+            self.anchor,
+            self.window,
+            self.token,
+            self.holder,
+            self.lease_until,
+            self.outcome,
+            self.attempt,
+            self.lost,
+        )
+
     @property
     def running(self) -> bool:
         """Claimed, with no outcome yet: in flight, or abandoned."""

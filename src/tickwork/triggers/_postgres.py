@@ -585,22 +585,7 @@ def _write(
         return
     got = [state for key in keys if (state := states[key]) is not None]
     assert len(got) == len(keys)  # noqa: S101 - only existing states change
-    rows = json.dumps(
-        [
-            (
-                key,
-                s.anchor,
-                s.window,
-                s.token,
-                s.holder,
-                s.lease_until,
-                s.outcome,
-                s.attempt,
-                s.lost,
-            )
-            for key, s in zip(keys, got, strict=True)
-        ]
-    )
+    rows = json.dumps([(key, *s.columns()) for key, s in zip(keys, got, strict=True)])
     args = (fired_at, rows) if kind == "trigger" else (rows,)
     connection.execute(_WRITE[kind], args)
 

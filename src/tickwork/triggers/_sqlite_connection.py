@@ -290,21 +290,13 @@ def write_states(
     for key in sorted(changed):
         s = states[key]
         assert s is not None  # noqa: S101 - only existing states change
-        window = (
-            s.window,
-            s.token,
-            s.holder,
-            s.lease_until,
-            s.outcome,
-            s.attempt,
-            s.lost,
-        )
-        if kind == "loop":
-            rows.append((*window, key))
+        columns = s.columns()
+        if kind == "loop":  # every column but the anchor
+            rows.append((*columns[1:], key))
         elif fired_at is None:
-            rows.append((s.anchor, *window, key))
+            rows.append((*columns, key))
         else:
-            rows.append((s.anchor, *window, fired_at, key))
+            rows.append((*columns, fired_at, key))
     execute_many(connection, statement, rows)
 
 
