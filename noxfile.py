@@ -24,6 +24,7 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # writes benchmarks/results/<name>.json; they run in this order, in ~12 min.
 BENCHMARKS = [
     ["ticker_drift.py"],
+    ["ticks.py"],
     # Its lateness table is peers.py's floor and tickwork rows: not twice.
     ["scheduler.py", "--no-lateness"],
     ["peers.py"],

@@ -25,12 +25,14 @@ from tickwork._poll import (
     PENDING,
     Done,
     Failed,
+    Pending,
     PollResult,
     poll,
     set_default_max_wait,
 )
 from tickwork._scheduler import Scheduler, ShutdownReport, open_scheduler
 from tickwork._ticker import TickSchedule
+from tickwork._ticks import Tick, ticks
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
@@ -43,6 +45,7 @@ __all__ = [
     "Loop",
     "LoopStats",
     "NotInRunError",
+    "Pending",
     "PollFailed",
     "PollResult",
     "PollTimeout",
@@ -50,6 +53,7 @@ __all__ = [
     "Scheduler",
     "SchedulerStateError",
     "ShutdownReport",
+    "Tick",
     "TickSchedule",
     "TickworkError",
     "UnknownLoopError",
@@ -59,4 +63,5 @@ __all__ = [
     "open_scheduler",
     "poll",
     "set_default_max_wait",
+    "ticks",
 ]
