@@ -8,6 +8,7 @@ import random
 import sys
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -22,6 +23,7 @@ from tickwork import (
     Done,
     Failed,
     InvalidConfigError,
+    Pending,
     PollFailed,
     PollResult,
     PollTimeout,
@@ -675,3 +677,235 @@ def test_set_default_max_wait_either_sets_or_is_refused_by_name(
     else:
         assert str(refusal).startswith("'max_wait' must be")
         assert len(str(refusal)) < MESSAGE_LIMIT
+
+
+# --- Pending(retry_after=...): an upstream's own pacing ----------------------
+
+
+def wait_for(seconds: float | None) -> Callable[[], Awaitable[PollResult[str]]]:
+    """Answer Pending(retry_after=seconds), as an HTTP Retry-After would."""
+
+    async def answer() -> PollResult[str]:
+        return Pending(retry_after=seconds)
+
+    return answer
+
+
+# Bases 1, 2, 4, 8, 8, ... with no jitter: each wait shows which step it is.
+DOUBLING = Backoff(initial=1, factor=2, cap=8, jitter=0)
+
+
+async def test_a_longer_retry_after_replaces_the_wait_and_keeps_the_backoff_step(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A 30 s retry_after is waited in full; the backoff then resumes at its step."""
+    upstream = Upstream(pending, wait_for(30), pending, pending, done("ok"))
+    assert await poll(upstream, backoff=DOUBLING) == "ok"
+    # 0 +1 (step 1), +30 (retry_after; step 2 kept), +2 (step 2), +4 (step 3)
+    assert upstream.asked_at == [0, 1, 31, 33, 37]
+
+
+async def test_a_shorter_retry_after_is_floored_at_the_current_base_unjittered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """retry_after=1 under a 10 s base waits exactly 10 s: no jitter, same step."""
+    source = JitterAtMidpoint()
+    backoff = Backoff(initial=10, factor=3, cap=100, jitter=0.5)
+    upstream = Upstream(wait_for(1), wait_for(0), wait_for(9.5), done("ok"))
+    assert await poll(upstream, backoff=backoff, rng=source) == "ok"
+    assert upstream.asked_at == [0, 10, 20, 30]
+    assert source.draws == 0
+
+
+async def test_the_floor_is_the_base_the_backoff_has_reached(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """After three backoff waits the floor is the fourth base, 8 s, not the first."""
+    upstream = Upstream(pending, pending, pending, wait_for(0.5), done("ok"))
+    assert await poll(upstream, backoff=DOUBLING) == "ok"
+    assert upstream.asked_at == [0, 1, 3, 7, 15]
+
+
+async def test_a_retry_after_beyond_the_cap_is_honoured(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The cap bounds the backoff, not the upstream: retry_after=100 over a 8 s cap."""
+    upstream = Upstream(wait_for(100), pending, done("ok"))
+    assert await poll(upstream, backoff=DOUBLING, max_wait=600) == "ok"
+    assert upstream.asked_at == [0, 100, 101]
+
+
+async def test_a_retry_after_beyond_the_deadline_gives_up_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A retry_after reaching past the deadline raises PollTimeout now, unslept."""
+    flake = ConnectionError("reset")
+    upstream = Upstream(raises(flake), wait_for(120))
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, backoff=EVERY_10, max_wait=60, retry_on=OSError)
+    assert upstream.asked_at == [0, 10]
+    assert trio.current_time() == 10
+    assert caught.value.attempts == 2
+    assert caught.value.last_error is flake
+    assert caught.value.__cause__ is flake
+    assert caught.value.max_wait == 60
+    assert str(caught.value) == (
+        "poll gave up before its deadline (max_wait=60.0 s) after 2 attempt(s): "
+        "the upstream's retry_after reaches past it; last error: "
+        "ConnectionError('reset')"
+    )
+
+
+async def test_beyond_the_deadline_there_is_no_final_attempt_either(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With attempt_timeout too, a retry_after past the deadline gives up at once."""
+    upstream = Upstream(wait_for(60.5))
+    with pytest.raises(PollTimeout):
+        await poll(upstream, max_wait=60, attempt_timeout=5)
+    assert upstream.asked_at == [0]
+    assert trio.current_time() == 0
+
+
+async def test_a_retry_after_ending_at_the_deadline_needs_the_final_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Ending exactly at the deadline: given up at once, or met by the final attempt."""
+    upstream = Upstream(wait_for(60), done("ok"))
+    with pytest.raises(PollTimeout):
+        await poll(upstream, max_wait=60)
+    assert trio.current_time() == 0
+    upstream = Upstream(wait_for(60), done("ok"))
+    assert await poll(upstream, max_wait=60, attempt_timeout=5) == "ok"
+    assert upstream.asked_at == [0, 60]
+
+
+async def test_a_floor_crossing_the_deadline_is_shortened_like_any_wait(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """retry_after=1 floored at 10 s with 5 s left: the wait ends at the deadline."""
+    upstream = Upstream(wait_for(1), done("ok"))
+    with pytest.raises(PollTimeout) as caught:
+        await poll(upstream, backoff=EVERY_10, max_wait=5)
+    assert trio.current_time() == 5
+    assert str(caught.value).startswith("poll gave up at its deadline")
+    upstream = Upstream(wait_for(1), done("late"))
+    assert (
+        await poll(upstream, backoff=EVERY_10, max_wait=5, attempt_timeout=1) == "late"
+    )
+    assert upstream.asked_at == [5, 10]  # this poll started at 5
+
+
+async def test_a_fresh_pending_without_retry_after_is_pending(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Pending() and Pending(retry_after=None) wait the backoff, as PENDING does."""
+
+    async def fresh() -> PollResult[str]:
+        return Pending()
+
+    upstream = Upstream(fresh, wait_for(None), pending, done("ok"))
+    assert await poll(upstream, backoff=DOUBLING) == "ok"
+    assert upstream.asked_at == [0, 1, 3, 7]
+
+
+def test_pending_constant_is_unchanged() -> None:
+    """PENDING is still one constant: a Pending without retry_after, shown by name."""
+    assert isinstance(PENDING, Pending)
+    assert PENDING.retry_after is None
+    assert PENDING is PENDING  # noqa: PLR0124 - identity is the point
+    assert Pending() == PENDING
+    assert hash(Pending()) == hash(PENDING)
+    assert Pending(retry_after=0) != PENDING
+    assert repr(Pending()) == "tickwork.PENDING"
+    assert repr(Pending(retry_after=2.5)) == "tickwork.Pending(retry_after=2.5)"
+
+
+def test_pending_is_frozen() -> None:
+    """A Pending cannot be changed after it was built."""
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        PENDING.retry_after = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("seconds", [0, 0.0, 1, 2.5, 10**6, 2**1000])
+def test_pending_accepts_any_finite_non_negative_retry_after(seconds: float) -> None:
+    """Zero, ints and floats, huge ones within float range, are valid."""
+    assert Pending(retry_after=seconds).retry_after == seconds
+
+
+@pytest.mark.parametrize(
+    ("seconds", "error", "rule"),
+    [
+        (-1, InvalidConfigError, "'retry_after' must be finite and >= 0 (got -1)"),
+        (-0.5, InvalidConfigError, "'retry_after' must be finite and >= 0 (got -0.5)"),
+        (
+            math.nan,
+            InvalidConfigError,
+            "'retry_after' must be finite and >= 0 (got nan)",
+        ),
+        (
+            math.inf,
+            InvalidConfigError,
+            "'retry_after' must be finite and >= 0 (got inf)",
+        ),
+        (HUGE, InvalidConfigError, "'retry_after' must be finite and >= 0 (got "),
+        ("30", WrongTypeError, "'retry_after' must be a real number (got '30')"),
+        (True, WrongTypeError, "'retry_after' must be a real number (got True)"),
+        (LONG, WrongTypeError, "'retry_after' must be a real number (got 'xxx"),
+    ],
+    ids=["negative", "negative-float", "nan", "inf", "huge", "str", "bool", "long"],
+)
+def test_pending_refuses_a_bad_retry_after_by_name(
+    seconds: object, error: type[Exception], rule: str
+) -> None:
+    """A negative, non-finite or non-number retry_after names field and value."""
+    with pytest.raises(error) as caught:
+        Pending(retry_after=seconds)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(rule)
+    assert len(str(caught.value)) < MESSAGE_LIMIT
+
+
+def test_pending_takes_retry_after_by_keyword_only() -> None:
+    """Pending(30) is refused: the keyword says what the number means."""
+    with pytest.raises(TypeError):
+        Pending(30)  # type: ignore[call-arg]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.none() | st.floats(min_value=0, max_value=50), min_size=1, max_size=30),
+    st.floats(min_value=1, max_value=400),
+)
+def test_attempts_follow_the_retry_after_rule(
+    answers: list[float | None], max_wait: float
+) -> None:
+    """Each wait is the backoff's, or max(retry_after, its current base), in time."""
+    upstream = Upstream(*(wait_for(seconds) for seconds in answers), done("ok"))
+
+    async def main() -> str | None:
+        try:
+            return await poll(upstream, max_wait=max_wait, backoff=DOUBLING)
+        except PollTimeout:
+            return None
+
+    outcome = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    # The model: bases 1, 2, 4, 8, 8, ...; a retry_after keeps the step.
+    expected, now, step = [0.0], 0.0, 0
+    for seconds in answers:
+        base = min(2.0**step, 8.0)
+        if seconds is None:
+            wake, step = now + base, step + 1
+        else:
+            # MockClock adds differences: a tie with the deadline could go
+            # either way by rounding.
+            assume(not math.isclose(now + seconds, max_wait, rel_tol=1e-9))
+            if now + seconds >= max_wait:
+                break
+            wake = now + max(seconds, base)
+        assume(not math.isclose(wake, max_wait, rel_tol=1e-9))
+        if wake >= max_wait:
+            break
+        expected.append(wake)
+        now = wake
+    assert upstream.asked_at == pytest.approx(expected, rel=1e-12)
+    assert (outcome == "ok") == (len(expected) == len(answers) + 1)

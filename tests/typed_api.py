@@ -1,4 +1,4 @@
-"""The typing of poll's public API as a user writes it: type-checked, never run.
+"""The typing of poll's and ticks' public API as a user writes it: never run.
 
 mypy --strict checks this module with the rest of ``tests``; a line here
 that stops type-checking is a regression in the public types. Nothing in it
@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import random
 
-from tickwork import PENDING, Backoff, Done, Failed, PollResult, poll
+from tickwork import (
+    PENDING,
+    Backoff,
+    Done,
+    Failed,
+    Pending,
+    PollResult,
+    Tick,
+    poll,
+    ticks,
+)
 
 
 class Midpoint:
@@ -63,12 +73,48 @@ async def covariant_done() -> None:
 
 
 async def narrowing(result: PollResult[str]) -> str | None:
-    """A caller's code narrows a PollResult the way poll does."""
-    if result is PENDING:
+    """A caller's code narrows a PollResult the way poll does.
+
+    ``result is PENDING`` still holds for the constant at run time, but only
+    ``isinstance`` narrows: a Pending may carry a retry_after.
+    """
+    if isinstance(result, Pending):
         return None
     if isinstance(result, Failed):
         raise result.error
     return result.value
+
+
+async def rate_limited(status: int, retry_after: str | None) -> PollResult[str]:
+    """A polled function that passes an HTTP Retry-After on."""
+    if status == 429 and retry_after is not None:
+        return Pending(retry_after=float(retry_after))
+    if status == 200:
+        return Done("ok")
+    return PENDING
+
+
+async def pending_fields(result: PollResult[str]) -> float | None:
+    """A Pending's retry_after is an optional float; PENDING is a Pending."""
+    constant: Pending = PENDING
+    if isinstance(result, Pending):
+        return result.retry_after
+    del constant
+    return None
+
+
+async def tick_types() -> None:
+    """ticks() is an async iterator of Tick with typed fields."""
+    async for tick in ticks(1.0, jitter=0.1, run_on_start=False, seed=7):
+        index: int = tick.index
+        scheduled: float = tick.scheduled
+        lateness: float = tick.lateness
+        skipped: int = tick.skipped
+        del index, scheduled, lateness, skipped
+        break
+    iterator = ticks(5)
+    first: Tick = await iterator.__anext__()
+    del first
 
 
 async def refused_by_the_types() -> None:
@@ -76,6 +122,8 @@ async def refused_by_the_types() -> None:
     await poll(ready, retry_on=KeyboardInterrupt)  # type: ignore[arg-type]
     await poll(ready, rng=5)  # type: ignore[arg-type]
     Failed("oops")  # type: ignore[arg-type]
+    Pending(retry_after="30")  # type: ignore[arg-type]
+    ticks(1, seed="7")  # type: ignore[arg-type]
 
 
 def result_values() -> None:

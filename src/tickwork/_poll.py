@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 from typing import (
@@ -10,7 +9,6 @@ from typing import (
     Any,
     Final,
     Generic,
-    Literal,
     TypeAlias,
     TypeVar,
     cast,
@@ -25,6 +23,7 @@ from tickwork._errors import InvalidConfigError, PollFailed, PollTimeout, WrongT
 from tickwork._text import brief, cut
 from tickwork._validation import (
     check_async_callable,
+    check_non_negative,
     check_optional_positive,
     check_positive,
 )
@@ -45,18 +44,63 @@ DEFAULT_MAX_WAIT: Final = 600.0
 `set_default_max_wait` gives one."""
 
 
-class Pending(enum.Enum):
-    """The type of `PENDING` (a one-member enum, so it types as a Literal)."""
+def _retry_after(
+    _inst: object, _attribute: attrs.Attribute[Any], value: object
+) -> None:
+    """Require None or a finite number >= 0."""
+    if value is not None:
+        check_non_negative("retry_after", value)
 
-    PENDING = "PENDING"
+
+@final
+@attrs.frozen(kw_only=True, repr=False)
+class Pending:
+    """Returned by a polled function: not ready yet; ask again after a wait.
+
+    `PENDING` is ``Pending()``: the wait is the backoff's next one.
+    ``Pending(retry_after=seconds)`` passes on the upstream's own pacing,
+    such as an HTTP ``Retry-After`` header (an HTTP date is the caller's to
+    turn into seconds); `poll` then waits ``max(retry_after, base)``, where
+    *base* is the backoff's current base wait (without jitter), and keeps
+    the backoff where it was. `poll` gives the full rules, the deadline's
+    included.
+
+    Every ``Pending`` with no *retry_after* equals `PENDING`; ``result is
+    PENDING`` is true for the constant itself, so test a result with
+    ``isinstance(result, Pending)`` when *fn* may return a *retry_after*.
+
+    Args:
+        retry_after: None, or the seconds the upstream asks to wait before
+            the next attempt; finite and >= 0 (an int is accepted).
+
+    Raises:
+        InvalidConfigError: *retry_after* is negative, NaN or infinite (a
+            `ValueError`).
+        WrongTypeError: *retry_after* is not a real number or None (a bool
+            or a str included; a `TypeError`).
+
+    Example:
+        >>> Pending(retry_after=30)
+        tickwork.Pending(retry_after=30)
+        >>> Pending() == PENDING
+        True
+    """
+
+    retry_after: float | None = attrs.field(default=None, validator=_retry_after)
+    """None (wait the backoff's next delay), or the seconds the upstream asks
+    to wait before the next attempt."""
 
     def __repr__(self) -> str:
-        """Show the public name."""
-        return "tickwork.PENDING"
+        """Show the public name: ``tickwork.PENDING`` without *retry_after*."""
+        if self.retry_after is None:
+            return "tickwork.PENDING"
+        return f"tickwork.Pending(retry_after={brief(self.retry_after)})"
 
 
-PENDING: Final = Pending.PENDING
-"""Returned by a polled function: not ready yet, ask again after a wait."""
+PENDING: Final = Pending()
+"""Returned by a polled function: not ready yet, ask again after the
+backoff's wait (``Pending()``; see `Pending` for an upstream's
+``Retry-After``)."""
 
 
 @final
@@ -96,8 +140,9 @@ class Failed:
     error: BaseException = attrs.field(validator=_exception)
 
 
-PollResult: TypeAlias = Done[T] | Failed | Literal[Pending.PENDING]
-"""What a polled function returns."""
+PollResult: TypeAlias = Done[T] | Failed | Pending
+"""What a polled function returns: ``Done(value)``, ``Failed(error)``,
+`PENDING` or ``Pending(retry_after=seconds)``."""
 
 
 @final
@@ -205,6 +250,56 @@ _DEFAULT_BACKOFF: Final = Backoff()
 
 
 @final
+class _Waits:
+    """When the next attempt is due: after the backoff's wait or a retry_after."""
+
+    __slots__ = ("_at_deadline", "_base", "_bases", "_deadline", "_delays")
+
+    def __init__(
+        self,
+        backoff: Backoff,
+        rng: JitterSource | None,
+        deadline: float,
+        *,
+        at_deadline: bool,
+    ) -> None:
+        """Start at the backoff's first step; check *rng* now.
+
+        *at_deadline* says whether an attempt may start at *deadline* itself
+        (poll's final attempt, with ``attempt_timeout``).
+        """
+        self._delays = backoff.delays(rng)
+        # delays() draws each wait around the matching base of bases(), so
+        # the two advance in step: `_base` is the current step's base.
+        self._bases = backoff.bases()
+        self._base = next(self._bases)
+        self._deadline = deadline
+        self._at_deadline = at_deadline
+
+    def wake(self, now: float, retry_after: float | None, attempt: int) -> float | None:
+        """When attempt *attempt* + 1 is due; attempt *attempt* ended at *now*.
+
+        Without *retry_after*: after the backoff's next wait, which advances
+        it. With one: after ``max(retry_after, base)``, leaving the backoff
+        at its step. None when the upstream's earliest instant comes later
+        than any attempt poll may start: no attempt could honour it.
+        """
+        if retry_after is None:
+            self._base = next(self._bases)
+            return now + next(self._delays)
+        seconds = float(retry_after)
+        LOGGER.debug(
+            "poll: attempt %d asked to retry after %s s", attempt, brief(retry_after)
+        )
+        earliest = now + seconds
+        if earliest > self._deadline or (
+            earliest == self._deadline and not self._at_deadline
+        ):
+            return None
+        return now + max(seconds, self._base)
+
+
+@final
 @attrs.frozen
 class _Attempt:
     """What one attempt gave: a result, or a transient error, or a cut."""
@@ -230,20 +325,21 @@ async def _attempt(
     return _Attempt(cut=scope.cancelled_caught)
 
 
-def _is_pending(result: object) -> bool:
-    """True for PENDING; raise for Failed or a wrong type; False for Done."""
+def _pending(result: object) -> Pending | None:
+    """The Pending *result* is; None for Done; raise for Failed or a wrong type."""
     if isinstance(result, Done):
-        return False
+        return None
     if isinstance(result, Failed):
         msg = f"poll: the operation failed: {brief(result.error)}"
         raise PollFailed(msg, result.error) from result.error
-    if result is not PENDING:
+    if not isinstance(result, Pending):
         msg = (
-            "poll: fn must return tickwork.PENDING, tickwork.Done(value) or "
-            f"tickwork.Failed(error) (got {brief(result)})"
+            "poll: fn must return tickwork.PENDING, tickwork.Pending(retry_after="
+            "seconds), tickwork.Done(value) or tickwork.Failed(error) "
+            f"(got {brief(result)})"
         )
         raise WrongTypeError(msg)
-    return True
+    return result
 
 
 async def poll(  # noqa: PLR0913 - the public keyword-only options
@@ -258,6 +354,7 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
     """Call *fn* until it is done, waiting a backoff delay between attempts.
 
     The first attempt runs at once. *fn* returns `PENDING` (ask again),
+    ``Pending(retry_after=seconds)`` (ask again, not before *seconds*),
     ``Done(value)`` (`poll` returns *value*) or ``Failed(error)`` (`poll`
     raises `PollFailed` from *error*, with no further attempt).
 
@@ -269,6 +366,15 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
       propagate.
     - After `PENDING` or a transient error, `poll` waits the next delay of
       *backoff*, counted from the end of the attempt.
+    - After ``Pending(retry_after=r)`` (an upstream's ``Retry-After``), it
+      waits ``max(r, base)`` instead, also from the end of the attempt:
+      *base* is the backoff's current base wait, the one its next delay is
+      drawn around (without jitter). So the upstream may slow `poll` down,
+      beyond the backoff's ``cap`` too (the cap bounds the backoff, not the
+      upstream's request), but never make it poll faster than the backoff's
+      base. Such a wait does not advance the backoff: the next `PENDING` or
+      transient error waits what it would have waited without it, and the
+      waits are not jittered (the upstream chose them).
     - Hard deadline: *max_wait* seconds after the call, on Trio's clock.
       Every attempt runs inside a cancel scope that ends at the deadline, so a
       hung upstream cannot hang `poll`; a wait that would cross the deadline
@@ -280,6 +386,12 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
       deadline, bounded by *attempt_timeout* alone, so `poll` returns by
       ``max_wait + attempt_timeout`` at the latest. An attempt cut by the
       deadline itself ends the poll.
+    - When *r* itself reaches past what the deadline allows (beyond the
+      deadline; or at it without *attempt_timeout*, since no attempt then
+      starts at the deadline), no attempt could honour it: `poll` raises
+      `PollTimeout` at once instead of sleeping to the deadline in vain.
+      When only the floor at *base* crosses the deadline, the wait is
+      shortened to end there, as any wait is.
     - Cancellation from outside always wins.
 
     Every argument is checked before the first attempt.
@@ -301,7 +413,8 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
         The value of the first ``Done(value)``.
 
     Raises:
-        PollTimeout: the deadline passed; it carries ``last_error`` (also its
+        PollTimeout: the deadline passed, or an upstream's *retry_after*
+            reaches past it; it carries ``last_error`` (also its
             ``__cause__``) and ``attempts``.
         PollFailed: *fn* returned ``Failed(error)``; ``__cause__`` is *error*.
         WrongTypeError: *fn* returned something else (a `TypeError`), or an
@@ -347,16 +460,22 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
     limit = _resolve_max_wait(max_wait)
     per_attempt = check_optional_positive("attempt_timeout", attempt_timeout)
     transient = _check_retry_on(retry_on)
-    delays = _check_backoff(backoff).delays(rng)
     deadline = trio.current_time() + limit
+    waits = _Waits(
+        _check_backoff(backoff), rng, deadline, at_deadline=per_attempt is not None
+    )
     last_error: BaseException | None = None
     attempts = 0
     final_attempt = False
 
     def timeout() -> PollTimeout:
+        # Only an upstream's retry_after gives up before the deadline.
+        early = trio.current_time() < deadline
+        when = "before" if early else "at"
+        why = ": the upstream's retry_after reaches past it" if early else ""
         return PollTimeout(
-            f"poll gave up at its deadline (max_wait={limit} s) after "
-            f"{attempts} attempt(s); last error: {brief(last_error)}",
+            f"poll gave up {when} its deadline (max_wait={limit} s) after "
+            f"{attempts} attempt(s){why}; last error: {brief(last_error)}",
             last_error=last_error,
             attempts=attempts,
             max_wait=limit,
@@ -371,6 +490,10 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
         by_attempt_timeout = final_attempt or own_cut < deadline
         cut_at = own_cut if by_attempt_timeout else deadline
         attempt = await _attempt(fn, cut_at, transient)
+        # An attempt that raised or was cut leaves its result at PENDING.
+        pending = _pending(attempt.result)
+        if pending is None:
+            return cast("Done[T]", attempt.result).value
         if attempt.error is not None:
             last_error = attempt.error
             LOGGER.debug(
@@ -382,12 +505,12 @@ async def poll(  # noqa: PLR0913 - the public keyword-only options
             last_error = TimeoutError(
                 f"poll: attempt {attempts} exceeded attempt_timeout={per_attempt} s"
             )
-        elif not _is_pending(attempt.result):
-            return cast("Done[T]", attempt.result).value
-        if final_attempt:
+        # No attempt follows the final one, nor one an upstream's retry_after
+        # pushes past the deadline.
+        now = trio.current_time()
+        wake = None if final_attempt else waits.wake(now, pending.retry_after, attempts)
+        if wake is None:
             raise timeout() from last_error
-
-        wake = trio.current_time() + next(delays)
         if wake < deadline:
             await trio.sleep_until(wake)
             continue
