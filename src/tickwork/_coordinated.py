@@ -11,8 +11,18 @@ is skipped, as an overrun skips ticks in one process.
 
 When the store cannot be reached, the replica retries the claim every
 `RETRY` seconds at most, always for the latest window due, so the first
-run after an outage comes within that of the store's return, and it is one
-run per schedule, never a burst of the windows missed.
+run after an outage comes within that of the store's return. Windows that
+passed while no replica could claim them (all down, the store away) are a
+catch-up, which the store's claim rules find from the last window claimed
+and the loop's ``catch_up`` policy settles: one run for the latest, none,
+or each in order up to a limit (`tickwork._lease.catch_up`).
+
+Policies: ``overlap="replace"`` cuts a run when the next window fires, and
+its claim takes over a lease still held elsewhere (that holder is fenced at
+its next renewal); ``"buffer_one"`` has the replica whose run overran claim
+the first window missed meanwhile as soon as the run ends (other replicas
+found it held and skipped it). A stored pause answers every claim
+``paused``.
 """
 
 from __future__ import annotations
@@ -27,7 +37,14 @@ from tickwork import _lease
 from tickwork._context import RunContext, reset, set_source, utc
 from tickwork._grid import WindowGrid
 from tickwork._lease import ANY_WINDOW, EARLY_US, Claim, micros
-from tickwork._loop import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, LoopStats
+from tickwork._loop import (
+    CANCELLED,
+    FAILED,
+    REPLACED,
+    SUCCEEDED,
+    TIMED_OUT,
+    LoopStats,
+)
 from tickwork._text import brief
 
 if TYPE_CHECKING:
@@ -41,6 +58,9 @@ LOGGER = logging.getLogger("tickwork.loop")
 
 RETRY: Final = 0.5
 """Longest wait, in seconds, between claims while the store is failing."""
+LATE: Final = 1.0
+"""Seconds after its fire instant from which a window claimed counts as
+missed while nothing ran (a catch-up); half the interval if shorter."""
 _FIRST_RETRY: Final = 0.05
 
 
@@ -61,12 +81,14 @@ class CoordinatedRunner:
         self.loop = loop
         self.coordinator = coordinator
         self.wall_clock = wall_clock
-        self.grid = WindowGrid(
-            interval=loop.interval, jitter=loop.jitter, anchor=loop.phase, key=key
-        )
+        self.key = key
+        self.grid = self._grid(loop)
         self.runs = self.succeeded = self.failed = 0
         self.timed_out = self.cancelled = self.skipped = 0
         self.fenced = self.lost = self.claims_lost = self.renewal_failures = 0
+        self.paused = self.replaced = self.caught_up = self.missed = 0
+        self._update: Loop | None = None
+        self._reported: int | None = None  # the window whose catch-up was told
         self.in_flight = False
         self.last_started: float | None = None
         self.last_duration: float | None = None
@@ -97,6 +119,29 @@ class CoordinatedRunner:
             lost=self.lost,
             claims_lost=self.claims_lost,
             renewal_failures=self.renewal_failures,
+            paused=self.paused,
+            replaced=self.replaced,
+            caught_up=self.caught_up,
+            missed=self.missed,
+        )
+
+    @property
+    def in_flight_or_paused(self) -> bool:
+        """Whether a run is in flight (run_now never applies here anyway)."""
+        return self.in_flight
+
+    @property
+    def configured(self) -> Loop:
+        """The loop as last configured: a pending update, or the one running."""
+        return self.loop if self._update is None else self._update
+
+    def update(self, loop: Loop) -> None:
+        """Take *loop*'s configuration once the window in hand is settled."""
+        self._update = loop
+
+    def _grid(self, loop: Loop) -> WindowGrid:
+        return WindowGrid(
+            interval=loop.interval, jitter=loop.jitter, anchor=loop.phase, key=self.key
         )
 
     def wake(self) -> None:
@@ -122,11 +167,15 @@ class CoordinatedRunner:
             await trio.sleep_forever()
         self._sleep = None
 
-    async def run(self, life: Life) -> None:  # noqa: C901, PLR0915 - the claim's every answer
+    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - the claim's every answer
         """The loop's task: wait for each window, claim it, run it if won."""
         grid, loop = self.grid, self.loop
-        now = self.wall_clock()
-        index = grid.last_due(now) if loop.run_on_start else grid.first_after(now)
+        # Start at the latest window due: whether it runs is the store's
+        # call (a catch-up if windows passed since the last one claimed; for
+        # a loop never claimed, run_on_start).
+        index = grid.last_due(self.wall_clock())
+        fresh = loop.run_on_start
+        buffered = False  # buffer_one: the window after an overrun is wanted
         retry = _FIRST_RETRY
         fire = grid.fire(index)
         while not (life.stopping or self.removed):
@@ -140,16 +189,28 @@ class CoordinatedRunner:
             self.next_fire = None
             now = self.wall_clock()
             following = grid.fire(index + 1)
-            if following <= now:  # woke late, or the store was away: the latest only
+            if following <= now and not buffered:
+                # Woke late, or the store was away: the latest only.
                 index = grid.last_due(now)
                 fire = grid.fire(index)
                 following = grid.fire(index + 1)
             start = micros(grid.start(index))
-            redo = ANY_WINDOW if loop.delivery == "at_least_once" else None
+            late = not buffered and now - fire > min(LATE, loop.interval / 2)
             sent_at = trio.current_time()
             try:
                 answer = await self.coordinator.claim(
-                    Claim(loop.name, start, micros(fire), redo)
+                    Claim(
+                        loop.name,
+                        start,
+                        micros(fire),
+                        ANY_WINDOW if loop.delivery == "at_least_once" else None,
+                        step=micros(loop.interval),
+                        late=late,
+                        catch_up=loop.catch_up,
+                        limit=loop.catch_up_limit,
+                        fresh=fresh,
+                        replace=loop.overlap == "replace",
+                    )
                 )
             except Exception as exc:  # noqa: BLE001 - retried; the window is not lost
                 self._store_failed(exc)
@@ -157,6 +218,8 @@ class CoordinatedRunner:
                 retry = min(retry * 2, RETRY, self.loop.interval)
                 continue
             retry = _FIRST_RETRY
+            fresh = True
+            buffered = False
             self._store_back()
             status = answer.status
             if status == _lease.EARLY:
@@ -164,19 +227,86 @@ class CoordinatedRunner:
                 ahead = (micros(fire) - EARLY_US - answer.now) / 1e6
                 await self._wait_until(trio.current_time() + max(ahead, 0.001))
                 continue
+            self._caught(life, answer, start)
             if status == _lease.WON:
                 if await self._won(life, answer, start, fire, following, sent_at):
                     continue  # claim again: the window wanted, or the latest
             elif status == _lease.TAKEN:
                 self.claims_lost += 1
             elif status == _lease.HELD:
-                self._skipped(life)
-            index += 1
-            fire = following
-            if fire <= self.wall_clock():  # a run outlasted the window: skip on
+                self._skipped(life, 1)
+            elif status == _lease.PAUSED:
+                self.paused += 1
+                life.hooks.emit(
+                    "on_window_paused", name=loop.name, count=1, kind="loop"
+                )
+            if self._update is not None:
+                grid, loop = self._apply_update()
                 index = grid.first_after(self.wall_clock())
                 fire = grid.fire(index)
+                continue
+            index += 1
+            fire = following
+            now = self.wall_clock()
+            if fire <= now:  # a run outlasted the window
+                if loop.overlap == "buffer_one" and status == _lease.WON:
+                    # Its first missed window runs now; later ones are skipped.
+                    buffered = True
+                    self._skipped(life, grid.last_due(now) - index)
+                else:
+                    index = grid.first_after(now)
+                    fire = grid.fire(index)
         self.next_fire = None
+
+    def _apply_update(self) -> tuple[WindowGrid, Loop]:
+        loop = self._update
+        assert loop is not None  # noqa: S101 - the caller checks
+        self._update = None
+        self.loop = loop
+        self.grid = self._grid(loop)
+        LOGGER.info(
+            "loop %s updated: interval %g s, jitter %g, timeout %s",
+            brief(loop.name),
+            loop.interval,
+            loop.jitter,
+            loop.timeout,
+            extra={"tickwork_loop": loop.name},
+        )
+        return self.grid, loop
+
+    def _caught(self, life: Life, answer: _lease.Claimed, start: int) -> None:
+        """Report and count a catch-up, once per window wanted."""
+        if answer.missed == 0 or self._reported == start:
+            return
+        self._reported = start
+        loop = self.loop
+        lost = answer.lost
+        if answer.status == _lease.MISSED:
+            running = 0
+        elif loop.catch_up == "all":
+            running = answer.missed - lost
+        else:
+            running = int(answer.catching_up)
+        self.missed += answer.missed - running - lost
+        self.lost += lost
+        LOGGER.warning(
+            "loop %s: catch-up: %d window(s) passed while no replica could run "
+            "them; catch_up=%s runs %d of them, %d recorded lost",
+            brief(loop.name),
+            answer.missed,
+            loop.catch_up,
+            running,
+            lost,
+            extra={"tickwork_loop": loop.name, "tickwork_missed": answer.missed},
+        )
+        life.hooks.emit(
+            "on_catch_up",
+            name=loop.name,
+            missed=answer.missed,
+            running=running,
+            lost=lost,
+            kind="loop",
+        )
 
     async def _won(  # noqa: PLR0913, PLR0917 - the claim and its moments
         self,
@@ -204,7 +334,14 @@ class CoordinatedRunner:
                 self.fenced += 1
                 return False
             sent_at = refreshed
-        await self._run_window(life, answer, fire, sent_at)
+        replace_at = math.inf
+        if answer.window != start:  # an earlier window: re-run, or caught up
+            assert answer.window is not None  # noqa: S101 - a won claim names it
+            grid = self.grid
+            fire = grid.fire(round((answer.window / 1e6 - grid.anchor) / grid.interval))
+        elif self.loop.overlap == "replace":
+            replace_at = self._trio_time(following)
+        await self._run_window(life, answer, fire, sent_at, replace_at)
         return answer.window != start
 
     async def _stale(
@@ -276,17 +413,25 @@ class CoordinatedRunner:
             "on_window_lost", name=self.loop.name, window=utc(window), kind="loop"
         )
 
-    def _skipped(self, life: Life) -> None:
-        self.skipped += 1
+    def _skipped(self, life: Life, count: int) -> None:
+        if count <= 0:
+            return
+        self.skipped += count
         LOGGER.info(
-            "loop %s: a window was skipped: an earlier run still holds its lease",
+            "loop %s: %d window(s) skipped: an earlier run held the lease",
             brief(self.loop.name),
+            count,
             extra={"tickwork_loop": self.loop.name},
         )
-        life.hooks.emit("on_tick_skipped", loop=self.loop.name, count=1)
+        life.hooks.emit("on_tick_skipped", loop=self.loop.name, count=count)
 
-    async def _run_window(  # noqa: PLR0915 - one run's every ending, as LoopRunner's
-        self, life: Life, answer: _lease.Claimed, fire: float, sent_at: float
+    async def _run_window(
+        self,
+        life: Life,
+        answer: _lease.Claimed,
+        fire: float,
+        sent_at: float,
+        replace_at: float,
     ) -> None:
         loop, hooks = self.loop, life.hooks
         assert answer.window is not None  # noqa: S101 - a won claim names it
@@ -300,8 +445,9 @@ class CoordinatedRunner:
             lateness=lateness,
             attempt=answer.attempt,
             token=answer.token,
-            catching_up=answer.attempt > 1,
+            catching_up=answer.catching_up,
         )
+        self.caught_up += answer.catching_up
         self.runs += 1
         self.in_flight = True
         self.last_started = started
@@ -309,7 +455,8 @@ class CoordinatedRunner:
             hooks.emit("on_run_started", loop=loop.name, lateness=lateness)
         outcome = CANCELLED
         cut = False
-        limit = math.inf if loop.timeout is None else started + loop.timeout
+        timeout = math.inf if loop.timeout is None else started + loop.timeout
+        limit = min(timeout, replace_at)
         scope = trio.CancelScope(deadline=min(limit, self.coordinator.fence(sent_at)))
         self._run_scope = scope
         hold: Hold = self.coordinator.hold(
@@ -319,14 +466,7 @@ class CoordinatedRunner:
         try:
             with scope:
                 await loop.fn()
-            if not scope.cancelled_caught:
-                outcome = SUCCEEDED
-            elif self.removed:
-                outcome = CANCELLED
-            elif hold.cut_by_fence:
-                outcome = _FENCED
-            else:
-                outcome = TIMED_OUT
+            outcome = self._cut(scope, hold, timeout, replace_at)
         except Exception:
             outcome = FAILED
             LOGGER.exception(
@@ -359,6 +499,20 @@ class CoordinatedRunner:
                 )
         await self._record(life, answer.token, outcome, duration)
 
+    def _cut(
+        self, scope: trio.CancelScope, hold: Hold, timeout: float, replace_at: float
+    ) -> str:
+        """How a run that returned ended: succeeded, or cut by what."""
+        if not scope.cancelled_caught:
+            return SUCCEEDED
+        if self.removed:
+            return CANCELLED
+        if hold.cut_by_fence:
+            return _FENCED
+        if replace_at < timeout and trio.current_time() >= replace_at:
+            return REPLACED
+        return TIMED_OUT
+
     async def _record(
         self, life: Life, token: int, outcome: str, duration: float
     ) -> None:
@@ -369,6 +523,15 @@ class CoordinatedRunner:
             self.failed += 1
         elif outcome is CANCELLED:
             self.cancelled += 1
+        elif outcome is REPLACED:
+            self.replaced += 1
+            LOGGER.info(
+                "loop %s: run %d replaced by the next window after %.3f s",
+                brief(loop.name),
+                self.runs,
+                duration,
+                extra={"tickwork_loop": loop.name},
+            )
         elif outcome is _FENCED:
             self.fenced += 1
             LOGGER.warning(
@@ -392,7 +555,7 @@ class CoordinatedRunner:
                 extra={"tickwork_loop": loop.name},
             )
             life.hooks.emit("on_run_timed_out", loop=loop.name, duration=duration)
-        stored = CANCELLED if outcome is _FENCED else outcome
+        stored = CANCELLED if outcome in (_FENCED, REPLACED) else outcome
         try:
             recorded = await self.coordinator.finish(loop.name, token, stored)
         except Exception:
@@ -405,7 +568,7 @@ class CoordinatedRunner:
                 extra={"tickwork_loop": loop.name},
             )
             return
-        if not recorded and outcome is not _FENCED:
+        if not recorded and outcome is not _FENCED and outcome is not REPLACED:
             self.fenced += 1
             LOGGER.warning(
                 "loop %s: run %d ended after its lease passed to another replica",

@@ -16,7 +16,8 @@ Scheduler events:
 
 - ``on_run_started(*, loop, lateness)``
 - ``on_run_finished(*, loop, outcome, duration, lateness)`` where *outcome*
-  is ``"succeeded"``, ``"failed"``, ``"timed_out"`` or ``"cancelled"``
+  is ``"succeeded"``, ``"failed"``, ``"timed_out"``, ``"cancelled"`` or
+  ``"replaced"`` (``overlap="replace"``: the next tick cut it)
 - ``on_tick_skipped(*, loop, count)``: *count* ticks passed during a run (or a
   late wake-up) and were skipped
 - ``on_run_timed_out(*, loop, duration)``
@@ -33,6 +34,12 @@ or the trigger's, *kind* is ``"loop"`` or ``"trigger"``):
   *window* (an aware UTC datetime) abandoned by a holder that vanished, and
   recorded it as lost
 - ``on_lease_renewal_failed(*, name, kind)``: a renewal failed or was refused
+- ``on_window_paused(*, name, count, kind)``: *count* windows came while the
+  loop or trigger was paused and were not run (in-process loops too)
+- ``on_catch_up(*, name, missed, running, lost, kind)``: once per outage
+  found: *missed* windows passed while no replica could run them; the
+  ``catch_up`` policy runs *running* of them, *lost* are recorded lost
+  (beyond ``catch_up_limit``) and the rest are not run
 
 Sweeper events, each with the `TriggerRow` as the sweep read it
 (``on_trigger_fired`` comes from the dispatch's task, which is a background
@@ -71,6 +78,8 @@ Event = Literal[
     "on_run_fenced",
     "on_window_lost",
     "on_lease_renewal_failed",
+    "on_window_paused",
+    "on_catch_up",
 ]
 """The name of a hook event (a `Literal`, so mypy catches a misspelt one)."""
 

@@ -35,7 +35,7 @@ EARLY_US: Final = 1_000_000
 """A window is claimable once the store's clock reaches its fire instant
 minus this (one second): a replica whose clock runs ahead cannot fire early."""
 
-Status = Literal["won", "taken", "held", "early", "gone"]
+Status = Literal["won", "taken", "held", "early", "gone", "paused", "missed"]
 WON: Final = "won"
 """The caller holds the window: run it under the token."""
 TAKEN: Final = "taken"
@@ -47,6 +47,14 @@ EARLY: Final = "early"
 """The store's clock has not reached the fire instant minus `EARLY_US`."""
 GONE: Final = "gone"
 """No such schedule (a trigger removed since it was listed)."""
+PAUSED: Final = "paused"
+"""The schedule is paused (stored): its windows are not run."""
+MISSED: Final = "missed"
+"""The window passed while no replica could run it, and the catch-up policy
+says not to run it (``"skip"``; or a schedule's first window, with no
+history, when it does not run on start). Nothing is claimed."""
+
+CatchUp = Literal["latest", "skip", "all"]
 
 
 @final
@@ -70,7 +78,14 @@ class WindowState:
     attempt: int = 0
     """Which attempt at `window` the last claim is (at least once re-runs)."""
     lost: int = 0
-    """Windows claimed whose outcome never came (their holder died)."""
+    """Windows claimed whose outcome never came (their holder died), and
+    missed windows beyond a catch-up limit."""
+    paused: bool = False
+    """Paused: no window is claimed (not among `columns`: claims never
+    change it)."""
+    resumed: int | None = None
+    """When the schedule was last resumed: windows before it were paused,
+    not missed (not among `columns`)."""
 
     def columns(self) -> tuple[object, ...]:
         """The fields in the stores' column order, anchor first: one row to write."""
@@ -108,6 +123,26 @@ class Claim:
     *window*. None for at most once."""
     anchor: int | None = None
     """Set as the schedule's anchor if it has none yet."""
+    step: int = 0
+    """The grid's interval: with it, windows of the grid that passed since
+    the last claimed one are missed windows, for *catch_up*. 0: no
+    catch-up rules (windows never missed)."""
+    late: bool = False
+    """The replica asks after *window*'s fire instant passed unclaimed: it
+    is a missed window itself."""
+    catch_up: CatchUp = "latest"
+    """What runs of the missed windows: the latest one (*window*), none, or
+    all (oldest first, at most *limit*; older ones are recorded lost)."""
+    limit: int = 10
+    """``catch_up="all"``: the most missed windows run."""
+    fresh: bool = True
+    """A schedule never claimed may run *window* (run on start); else it
+    answers `MISSED`, claiming nothing, and the replica waits for the next
+    window."""
+    replace: bool = False
+    """``overlap="replace"``: a run of an earlier window that still holds
+    its lease is taken over (its token is superseded, so its holder is
+    fenced at its next renewal) instead of blocking this window."""
 
 
 @final
@@ -127,6 +162,14 @@ class Claimed:
     """The store's clock when it decided."""
     lost_window: int | None = None
     """A window this claim found abandoned and recorded as lost, if any."""
+    missed: int = 0
+    """Windows that passed while no replica ran them, found by this claim
+    (the claimed window among them when it is late): a catch-up. Of those,
+    *lost* were recorded lost; with ``"all"`` the rest run one by one."""
+    lost: int = 0
+    """Missed windows beyond the catch-up limit, recorded lost."""
+    catching_up: bool = False
+    """The window won was missed while no replica ran it."""
 
     @property
     def won(self) -> bool:
@@ -134,25 +177,28 @@ class Claimed:
         return self.status == WON
 
 
-def claim(
+def claim(  # noqa: PLR0911 - one answer per rule, in order
     state: WindowState | None, want: Claim, now: int, lease: int, holder: str
 ) -> tuple[WindowState | None, Claimed]:
     """Apply *want* to *state* at *now*: the new state (None: unchanged), the answer.
 
-    In order: no schedule → gone; a valid lease on the last window → taken
-    (the same window or later) or held (an earlier one); at least once, an
-    abandoned or cancelled window in range → won again, attempt + 1; the
-    window or a later one already claimed → taken; before ``fire - 1 s`` →
-    early; otherwise won, with a fresh lease and token (attempt 1). Winning
-    past a window that never got its outcome records it as lost.
+    In order: no schedule → gone; paused → paused; a valid lease on the
+    last window → taken (the same window or later) or held (an earlier
+    one; with *replace*, won over it); at least once, an abandoned or
+    cancelled window in range → won again, attempt + 1; the window or a
+    later one already claimed → taken; before ``fire - 1 s`` → early;
+    missed windows → the catch-up policy (`catch_up`); otherwise won, with
+    a fresh lease and token (attempt 1). Winning past a window that never
+    got its outcome records it as lost.
     """
     if state is None:
         return None, Claimed(want.key, GONE, None, 0, 0, None, now)
+    if state.paused:
+        return None, _answer(want.key, PAUSED, state, now)
     running = state.running
     last = state.window
     if running and state.lease_until is not None and state.lease_until > now:
-        status: Status = TAKEN if last is not None and last >= want.window else HELD
-        return None, _answer(want.key, status, state, now)
+        return _leased(state, want, now, lease, holder)
     redo_from = want.redo_from
     if (
         redo_from is not None
@@ -169,9 +215,98 @@ def claim(
     abandoned = running or (
         redo_from is not None and state.token > 0 and state.outcome == CANCELLED
     )
-    return _won(
-        state, want, now, lease, holder, want.window, 1, last if abandoned else None
-    )
+    lost_window = last if abandoned else None
+    if want.step > 0:
+        return catch_up(state, want, now, lease, holder, lost_window)
+    return _won(state, want, now, lease, holder, want.window, 1, lost_window)
+
+
+def _leased(
+    state: WindowState, want: Claim, now: int, lease: int, holder: str
+) -> tuple[WindowState | None, Claimed]:
+    """*want* while a run of the last window holds a valid lease."""
+    last = state.window
+    if last is not None and last >= want.window:
+        return None, _answer(want.key, TAKEN, state, now)
+    if not want.replace:
+        return None, _answer(want.key, HELD, state, now)
+    if now < want.fire - EARLY_US:
+        return None, _answer(want.key, EARLY, state, now)
+    # Taken over: the holder's token is superseded, so it is fenced; its
+    # window ends replaced, not lost.
+    return _won(state, want, now, lease, holder, want.window, 1, None)
+
+
+def missed_before(state: WindowState, want: Claim) -> int:
+    """How many windows of *want*'s grid passed between the last claim and it.
+
+    Windows before the last resume were paused, not missed; a schedule
+    never claimed has no history, so nothing was missed.
+    """
+    last = state.window
+    if last is None or want.step <= 0:
+        return 0
+    lower = last + 1
+    if state.resumed is not None:
+        lower = max(lower, state.resumed)
+    return max(0, (want.window - lower) // want.step)
+
+
+def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
+    state: WindowState,
+    want: Claim,
+    now: int,
+    lease: int,
+    holder: str,
+    lost_window: int | None,
+) -> tuple[WindowState | None, Claimed]:
+    """Win *want*'s window, or the oldest missed one owed, or note it missed.
+
+    The missed windows are those of the grid between the last claim and
+    *want* (`missed_before`), and *want* itself when it is late. With
+    ``"latest"`` *want* runs; with ``"skip"`` a late *want* does not (the
+    schedule moves past it, answered `MISSED`); with ``"all"`` the last
+    *limit* missed windows run oldest first, one claim each, and the older
+    ones are recorded lost. A schedule never claimed runs *want* only if
+    *fresh*.
+    """
+    if state.window is None and not want.fresh:
+        return None, _answer(want.key, MISSED, state, now)
+    gap = missed_before(state, want)
+    late = int(want.late and state.window is not None)
+    if gap + late == 0:
+        return _won(state, want, now, lease, holder, want.window, 1, lost_window)
+    if want.catch_up == "skip" and late:
+        new = attrs.evolve(state, window=want.window)
+        if lost_window is not None:  # the abandoned window ends, as lost
+            new = attrs.evolve(
+                new, outcome=CANCELLED, lease_until=None, lost=state.lost + 1
+            )
+        return new, Claimed(
+            want.key,
+            MISSED,
+            want.window,
+            state.token,
+            state.attempt,
+            state.lease_until,
+            now,
+            lost_window,
+            missed=gap + 1,
+        )
+    if want.catch_up == "all":
+        owed = min(gap, want.limit - late)
+        lost = gap - owed
+        window = want.window - owed * want.step
+        new, answer = _won(state, want, now, lease, holder, window, 1, lost_window)
+        new = attrs.evolve(new, lost=new.lost + lost)
+        return new, attrs.evolve(
+            answer,
+            missed=gap + late,
+            lost=lost,
+            catching_up=bool(owed) or bool(late),
+        )
+    new, answer = _won(state, want, now, lease, holder, want.window, 1, lost_window)
+    return new, attrs.evolve(answer, missed=gap + late, catching_up=bool(late))
 
 
 def _won(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
@@ -193,6 +328,7 @@ def _won(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         outcome=None,
         attempt=attempt,
         lost=state.lost + (lost_window is not None),
+        resumed=state.resumed,
     )
     return new, Claimed(
         want.key, WON, window, new.token, attempt, new.lease_until, now, lost_window

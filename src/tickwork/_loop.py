@@ -29,10 +29,12 @@ from tickwork._ticker import TickSchedule
 from tickwork._validation import (
     attrs_at_least,
     attrs_bool,
+    attrs_choice,
     attrs_finite,
     attrs_fraction,
     attrs_name,
     attrs_optional_positive,
+    attrs_positive_int,
     check_async_callable,
 )
 
@@ -48,6 +50,7 @@ SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 TIMED_OUT: Final = "timed_out"
 CANCELLED: Final = "cancelled"
+REPLACED: Final = "replaced"
 
 
 class _NoJitter:
@@ -70,6 +73,11 @@ MIN_INTERVAL: Final = 0.001
 def _fn(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     check_async_callable("fn", value, "taking no arguments")
 
+
+Overlap = Literal["skip", "buffer_one", "replace"]
+OVERLAPS: Final = ("skip", "buffer_one", "replace")
+CatchUp = Literal["latest", "skip", "all"]
+CATCH_UPS: Final = ("latest", "skip", "all")
 
 Delivery = Literal["at_most_once", "at_least_once"]
 DELIVERIES: Final = ("at_most_once", "at_least_once")
@@ -121,6 +129,21 @@ class Loop:
         delivery: for a coordinated loop, ``"at_most_once"`` (a window whose
             replica dies mid-run is recorded as lost) or ``"at_least_once"``
             (it is run again elsewhere, attempt 2, 3, ...).
+        overlap: what a tick that comes while a run is in flight does:
+            ``"skip"`` (it is skipped and counted), ``"buffer_one"`` (the
+            first such tick runs as soon as the run ends, later ones are
+            skipped) or ``"replace"`` (the run is cancelled, counted as
+            replaced, and the tick's run starts). See the tutorial's
+            "Choosing a policy".
+        catch_up: coordinated loops: what runs for windows that passed while
+            no replica could run them (all down, the store away):
+            ``"latest"`` (one run, for the most recent, with a WARNING),
+            ``"skip"`` (none; the next window fires on time) or ``"all"``
+            (each in order, at most *catch_up_limit*; older ones are
+            recorded as lost). In-process loops have no downtime to catch
+            up: a late wake-up runs once, as ``"latest"``.
+        catch_up_limit: with ``catch_up="all"``, the most missed windows run;
+            an int >= 1.
 
     Raises:
         InvalidConfigError: a value is out of range (a `ValueError`).
@@ -142,6 +165,11 @@ class Loop:
     coordinated: bool = attrs.field(default=False, validator=attrs_bool)
     phase: float = attrs.field(default=0.0, validator=attrs_finite)
     delivery: Delivery = attrs.field(default="at_most_once", validator=_delivery)
+    overlap: Overlap = attrs.field(default="skip", validator=attrs_choice(*OVERLAPS))
+    catch_up: CatchUp = attrs.field(
+        default="latest", validator=attrs_choice(*CATCH_UPS)
+    )
+    catch_up_limit: int = attrs.field(default=10, validator=attrs_positive_int)
 
     @property
     def schedule(self) -> TickSchedule:
@@ -150,6 +178,11 @@ class Loop:
 
 
 _OVERRUN: Final = "loop %s overran: its run took %.3f s and %d tick(s) were skipped"
+_BUFFERED: Final = (
+    "loop %s overran: its run took %.3f s; its first missed tick runs now and "
+    "%d more were skipped"
+)
+_PAUSED: Final = "loop %s is paused: %d window(s) not run"
 _LATE_WAKE: Final = (
     "loop %s woke %.3f s late: its tick runs now and the %d tick(s) that also "
     "passed meanwhile were skipped"
@@ -196,6 +229,39 @@ class LoopStats:
     """Coordinated: windows another replica claimed first."""
     renewal_failures: int = 0
     """Coordinated: lease renewals that failed or were refused."""
+    paused: int = 0
+    """Windows that came while the loop was paused: not run, not skips."""
+    replaced: int = 0
+    """Runs cancelled because the next tick came (``overlap="replace"``)."""
+    caught_up: int = 0
+    """Coordinated: runs of windows that passed while no replica could run
+    them (see ``catch_up``)."""
+    missed: int = 0
+    """Coordinated: windows that passed while no replica could run them and
+    that the ``catch_up`` policy did not run ("latest", "skip"); those beyond
+    ``catch_up_limit`` count as `lost`."""
+
+
+@final
+@attrs.define
+class Controls:
+    """What only pause, update and ``overlap="replace"`` use, kept aside."""
+
+    paused: bool = False
+    update: Loop | None = None
+    """A new configuration, taken at the next due tick."""
+    paused_windows: int = 0
+    replaced: int = 0
+    run_limit: float = math.inf
+    """The run in flight's own deadline (its timeout), for a pause to restore."""
+
+    @property
+    def attend(self) -> bool:
+        """Whether a due tick must look at these."""
+        return self.paused or self.update is not None
+
+
+_NO_CONTROLS: Final = Controls()
 
 
 @final
@@ -204,6 +270,7 @@ class LoopRunner:
 
     __slots__ = (
         "_anchor",
+        "_controls",
         "_run_index",
         "_run_lateness",
         "_run_scheduled",
@@ -253,6 +320,52 @@ class LoopRunner:
         self._run_index: int | None = None
         self._run_scheduled = 0.0
         self._run_lateness = 0.0
+        # Pause, update and the counters only they move: made on first use,
+        # so an idle loop that never uses them holds one slot for them.
+        self._controls: Controls | None = None
+
+    @property
+    def in_flight_or_paused(self) -> bool:
+        """Whether `Scheduler.run_now` must refuse: running, or paused."""
+        controls = self._controls
+        return self.in_flight or (controls is not None and controls.paused)
+
+    def controls(self) -> Controls:
+        """The loop's `Controls`, made on first use."""
+        if self._controls is None:
+            self._controls = Controls()
+        return self._controls
+
+    def pause(self) -> bool:
+        """Stop running windows from the next one; False if already paused."""
+        controls = self.controls()
+        if controls.paused:
+            return False
+        controls.paused = True
+        if self._run_scope is not None and self.loop.overlap == "replace":
+            # A paused loop starts nothing, so nothing replaces this run.
+            self._run_scope.deadline = controls.run_limit
+        return True
+
+    def resume(self) -> bool:
+        """Run windows again, on the grid; False if it was not paused."""
+        controls = self.controls()
+        if not controls.paused:
+            return False
+        controls.paused = False
+        return True
+
+    def update(self, loop: Loop) -> None:
+        """Take *loop*'s schedule and timeout from the next window on."""
+        self.controls().update = loop
+
+    @property
+    def configured(self) -> Loop:
+        """The loop as last configured: a pending update, or the one running."""
+        controls = self._controls
+        if controls is not None and controls.update is not None:
+            return controls.update
+        return self.loop
 
     def run_context(self) -> RunContext:
         """The `RunContext` of the run in flight (for `current_run`).
@@ -280,6 +393,7 @@ class LoopRunner:
 
     def stats(self) -> LoopStats:
         """A frozen snapshot of the counters."""
+        controls = self._controls or _NO_CONTROLS
         return LoopStats(
             runs=self.runs,
             succeeded=self.succeeded,
@@ -291,6 +405,8 @@ class LoopRunner:
             last_started=self.last_started,
             last_duration=self.last_duration,
             next_fire=self.next_fire,
+            paused=controls.paused_windows,
+            replaced=controls.replaced,
         )
 
     def wake(self) -> None:
@@ -315,7 +431,7 @@ class LoopRunner:
             self.background.cancel()
         self.wake()
 
-    async def run(self, life: Life) -> None:
+    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - one inlined hot loop
         """The loop's task: sleep, run, skip what passed, until stopped."""
         schedule, rng, loop = self.schedule, self.rng, self.loop
         self._anchor = anchor = trio.current_time()
@@ -324,6 +440,9 @@ class LoopRunner:
             index, next_fire = 0, anchor
         else:
             index, next_fire = 1, schedule.instant(anchor, 1, rng)
+        # How a tick that is already due when the loop looks is reported:
+        # a late wake-up, or a buffered tick after an overrun.
+        late = _LATE_WAKE
         while True:
             self.next_fire = next_fire
             # stop() wakes sleeping loops; a loop that was running when it was
@@ -346,6 +465,15 @@ class LoopRunner:
             # One run answers a run_now request and the tick, whichever came.
             self.run_requested = False
             if next_fire <= now:
+                controls = self._controls
+                if controls is not None and controls.attend:
+                    # Paused or updated: the rare path, out of line.
+                    anchor, index, next_fire, run = self._attend(
+                        life, controls, anchor, index, next_fire, now
+                    )
+                    schedule, loop = self.schedule, self.loop
+                    if not run:
+                        continue
                 # Woke for next_fire, perhaps late: it fires now, as lateness.
                 lateness = now - next_fire
                 self._run_index = index
@@ -354,20 +482,71 @@ class LoopRunner:
                 next_fire = schedule.instant(anchor, index, rng)
                 if next_fire <= now:  # more instants passed during the late wake
                     missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
-                    self._skipped(life, missed.skipped, _LATE_WAKE, lateness)
+                    seconds = lateness if late is _LATE_WAKE else self.last_duration
+                    self._skipped(life, missed.skipped, late, seconds)
                     index, next_fire = missed.next_index, missed.next_instant
+                late = _LATE_WAKE
             else:  # run_now woke the loop before its instant
                 lateness = 0.0
                 self._run_index = None
                 self._run_scheduled = now
             self._run_lateness = lateness
-            await self._run_once(life, now, lateness)
+            await self._run_once(life, now, lateness, next_fire)
             now = trio.current_time()
             if next_fire <= now:  # the on-time case allocates nothing here
+                if loop.overlap != "skip":
+                    # buffer_one: the first missed tick runs now; replace: the
+                    # tick that cut the run starts its own. Further ones are
+                    # skipped as a late wake-up's are.
+                    late = _BUFFERED
+                    continue
                 missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
                 self._skipped(life, missed.skipped, _OVERRUN, self.last_duration)
                 index, next_fire = missed.next_index, missed.next_instant
         self.next_fire = None
+
+    def _attend(  # noqa: PLR0913, PLR0917 - the loop's position, in and out
+        self,
+        life: Life,
+        controls: Controls,
+        anchor: float,
+        index: int,
+        next_fire: float,
+        now: float,
+    ) -> tuple[float, int, float, bool]:
+        """Apply a pending update, then a pause, at a due tick.
+
+        Returns the new ``(anchor, index, next_fire)`` and whether the tick
+        runs. An update re-anchors the grid at this window's nominal start;
+        a paused loop counts this window and the ones that also passed, and
+        sleeps towards the next, so a resume runs on the grid, no burst.
+        """
+        update = controls.update
+        if update is not None:
+            controls.update = None
+            anchor = self.schedule.instant(anchor, index, _NO_JITTER)
+            index = 0
+            self.loop = update
+            self.schedule = update.schedule
+            self._anchor = anchor
+            LOGGER.info(
+                "loop %s updated: interval %g s, jitter %g, timeout %s",
+                brief(update.name),
+                update.interval,
+                update.jitter,
+                update.timeout,
+                extra={"tickwork_loop": update.name},
+            )
+        if not controls.paused:
+            return anchor, index, next_fire, True
+        missed = self.schedule.skip_missed(anchor, index, next_fire, now, self.rng)
+        controls.paused_windows += missed.skipped
+        name = self.loop.name
+        LOGGER.debug(_PAUSED, brief(name), missed.skipped)
+        life.hooks.emit(
+            "on_window_paused", name=name, count=missed.skipped, kind="loop"
+        )
+        return anchor, missed.next_index, missed.next_instant, False
 
     def _skipped(self, life: Life, count: int, message: str, seconds: object) -> None:
         """Count and report *count* skipped ticks; *message* says why."""
@@ -382,7 +561,17 @@ class LoopRunner:
         )
         life.hooks.emit("on_tick_skipped", loop=name, count=count)
 
-    async def _run_once(self, life: Life, started: float, lateness: float) -> None:
+    def _replace_at(self, limit: float, next_fire: float) -> float:
+        """A replace-policy run's deadline: the next tick, or its own *limit*."""
+        controls = self.controls()
+        controls.run_limit = limit
+        if controls.paused:  # a paused loop starts nothing to replace it
+            return limit
+        return min(limit, next_fire)
+
+    async def _run_once(  # noqa: C901 - one run's every ending, kept inline
+        self, life: Life, started: float, lateness: float, next_fire: float
+    ) -> None:
         loop, hooks = self.loop, life.hooks
         self.runs += 1
         self.in_flight = True
@@ -399,7 +588,10 @@ class LoopRunner:
             hooks.emit("on_run_started", loop=loop.name, lateness=lateness)
         outcome = CANCELLED
         cut = False
-        deadline = math.inf if loop.timeout is None else started + loop.timeout
+        limit = math.inf if loop.timeout is None else started + loop.timeout
+        deadline = limit
+        if loop.overlap == "replace":
+            deadline = self._replace_at(limit, next_fire)
         try:
             # The run's own scope carries the timeout and lets remove() cancel
             # just this run; shutdown cancels through the nursery.
@@ -411,8 +603,8 @@ class LoopRunner:
                 )
             if not self._run_scope.cancelled_caught:
                 outcome = SUCCEEDED
-            elif not self.removed:
-                outcome = TIMED_OUT
+            elif not self.removed:  # else cancelled by remove()
+                outcome = REPLACED if self._run_scope.deadline < limit else TIMED_OUT
         except Exception:
             outcome = FAILED
             LOGGER.exception(
@@ -452,6 +644,15 @@ class LoopRunner:
             self.failed += 1
         elif outcome is CANCELLED:  # by remove()
             self.cancelled += 1
+        elif outcome is REPLACED:
+            self.controls().replaced += 1
+            LOGGER.info(
+                "loop %s: run %d replaced by the next tick after %.3f s",
+                brief(self.loop.name),
+                self.runs,
+                duration,
+                extra={"tickwork_loop": self.loop.name},
+            )
         else:
             self.timed_out += 1
             LOGGER.warning(

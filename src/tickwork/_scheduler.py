@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 import time
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
     from tickwork.triggers._store import TriggerStore
 
 LOGGER = logging.getLogger("tickwork.scheduler")
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET: Final = _Unset.UNSET
 
 DEFAULT_LEASE: Final = 30.0
 """Seconds a coordinated window's claim holds before it must be renewed."""
@@ -245,13 +253,101 @@ class Scheduler:
         if (
             self._life.nursery is None
             or self._life.stopping
-            or runner.in_flight
             or isinstance(runner, CoordinatedRunner)
+            or runner.in_flight_or_paused
         ):
             return False
         runner.run_requested = True
         runner.wake()
         return True
+
+    async def pause(self, name: str) -> None:
+        """Pause loop *name*: its windows are not run until `resume`.
+
+        The loop keeps its anchor and statistics; each window that comes
+        while it is paused counts in `LoopStats.paused` (not as a skip). A
+        run in flight is not disturbed. `run_now` returns False meanwhile.
+        A coordinated loop's pause is stored, so it holds on every replica
+        (``python -m tickwork.triggers pause NAME`` sets it too); this
+        awaits the store. Pausing a paused loop changes nothing.
+
+        Raises:
+            UnknownLoopError: no loop has that name (a `KeyError`).
+            TriggerStoreError: a coordinated loop's store failed.
+        """
+        await self._set_paused(name, paused=True)
+
+    async def resume(self, name: str) -> None:
+        """Resume loop *name*: it runs again from its next window, on its grid.
+
+        No burst and no catch-up: windows that came while it was paused stay
+        unrun. A coordinated loop's resume is stored, like its pause.
+
+        Raises:
+            UnknownLoopError: no loop has that name (a `KeyError`).
+            TriggerStoreError: a coordinated loop's store failed.
+        """
+        await self._set_paused(name, paused=False)
+
+    async def _set_paused(self, name: str, *, paused: bool) -> None:
+        runner = self._runners.get(name)
+        if runner is None:
+            _unknown(name)
+        if isinstance(runner, CoordinatedRunner):
+            await runner.coordinator.store.set_paused("loop", name, paused)
+        else:
+            await trio.lowlevel.checkpoint()
+            if not (runner.pause() if paused else runner.resume()):
+                return
+        LOGGER.info(
+            "loop %s %s",
+            brief(name),
+            "paused" if paused else "resumed",
+            extra={"tickwork_loop": name},
+        )
+
+    def update(
+        self,
+        name: str,
+        *,
+        interval: float | None = None,
+        jitter: float | None = None,
+        timeout: float | _Unset | None = _UNSET,
+    ) -> Loop:
+        """Change loop *name*'s interval, jitter or timeout while it runs.
+
+        The statistics are kept and a run in flight is not disturbed: the
+        change takes effect at the loop's next window, which fires as it was
+        scheduled and anchors the new grid (an in-process loop's next runs
+        are then ``interval`` apart from it; a coordinated loop's windows
+        stay on the epoch grid with its ``phase``). Only this scheduler's
+        loop changes: other replicas keep their own configuration.
+
+        Args:
+            name: the loop.
+            interval: the new interval, or None to keep it.
+            jitter: the new jitter, or None to keep it.
+            timeout: the new timeout (None: no timeout); left out, kept.
+
+        Returns:
+            The loop's new `Loop`.
+
+        Raises:
+            UnknownLoopError: no loop has that name (a `KeyError`).
+            InvalidConfigError: a value is out of range (a `ValueError`).
+        """
+        runner = self._runners.get(name)
+        if runner is None:
+            _unknown(name)
+        current = runner.configured
+        loop = attrs.evolve(  # validates, as Loop() does
+            current,
+            interval=current.interval if interval is None else interval,
+            jitter=current.jitter if jitter is None else jitter,
+            timeout=current.timeout if isinstance(timeout, _Unset) else timeout,
+        )
+        runner.update(loop)
+        return loop
 
     def stats(self) -> Mapping[str, LoopStats]:
         """A snapshot of every loop's statistics, by name."""

@@ -193,6 +193,20 @@ def check_async_callable(name: str, value: object, what: str) -> None:
         raise WrongTypeError(msg)
 
 
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """Require one of the strings *choices*."""
+    if not (isinstance(value, str) and value in choices):
+        allowed = ", ".join(repr(choice) for choice in choices)
+        msg = f"{name!r} must be one of {allowed} (got {brief(value)})"
+        raise InvalidConfigError(msg)
+    return value
+
+
+def attrs_choice(*choices: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: one of the strings *choices*."""
+    return _attrs(functools.partial(check_choice, choices=choices))
+
+
 def _attrs(
     check: Callable[[str, object], object],
 ) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -210,6 +224,7 @@ attrs_fraction = _attrs(check_fraction)
 attrs_bool = _attrs(check_bool)
 attrs_finite = _attrs(check_finite)
 attrs_name = _attrs(check_name)
+attrs_positive_int = _attrs(check_positive_int)
 
 
 def attrs_at_least(minimum: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:

@@ -182,6 +182,23 @@ class OpenTelemetryHooks:
             unit="{renewal}",
             description="Lease renewals that failed or were refused, by kind.",
         )
+        self._paused = meter.create_counter(
+            "tickwork.window.paused",
+            unit="{window}",
+            description="Windows not run because their loop or trigger was "
+            "paused, by kind.",
+        )
+        self._missed = meter.create_counter(
+            "tickwork.window.missed",
+            unit="{window}",
+            description="Windows that passed while no replica could run them "
+            "and that the catch_up policy did not run, by kind.",
+        )
+        self._caught_up = meter.create_counter(
+            "tickwork.window.caught_up",
+            unit="{window}",
+            description="Missed windows the catch_up policy runs, by kind.",
+        )
         self._loop_attrs: dict[str, Attributes] = {}
         self._outcome_attrs: dict[tuple[str, str], Attributes] = {}
 
@@ -263,6 +280,22 @@ class OpenTelemetryHooks:
     def on_lease_renewal_failed(self, *, name: str, kind: str) -> None:
         """Count a failed renewal."""
         self._renewal_failures.add(1, self._for_schedule(name, kind))
+
+    def on_window_paused(self, *, name: str, count: int, kind: str) -> None:
+        """Count windows not run because of a pause."""
+        self._paused.add(count, self._for_schedule(name, kind))
+
+    def on_catch_up(
+        self, *, name: str, missed: int, running: int, lost: int, kind: str
+    ) -> None:
+        """Count a catch-up's windows: run, lost, or neither (missed)."""
+        attributes = self._for_schedule(name, kind)
+        if running:
+            self._caught_up.add(running, attributes)
+        if lost:
+            self._windows_lost.add(lost, attributes)
+        if missed - running - lost:
+            self._missed.add(missed - running - lost, attributes)
 
     # --- internals ------------------------------------------------------------
 

@@ -56,6 +56,7 @@ _METHODS: Final = (
     "loops",
     "add",
     "set_enabled",
+    "set_paused",
     "remove",
     "aclose",
 )
@@ -396,6 +397,10 @@ class FaultyStore(StoreContext):
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Forward `TriggerStore.set_enabled`."""
         await self._call("set_enabled", self._store.set_enabled, name, enabled)
+
+    async def set_paused(self, kind: Kind, name: str, paused: bool) -> None:  # noqa: FBT001 - the public signature
+        """Forward `TriggerStore.set_paused`."""
+        await self._call("set_paused", self._store.set_paused, kind, name, paused)
 
     async def remove(self, name: str) -> None:
         """Forward `TriggerStore.remove`."""

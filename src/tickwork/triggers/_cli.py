@@ -291,7 +291,9 @@ async def _command(
 
 def _trigger(row: TriggerRow, now: int) -> dict[str, object]:
     """*row* as list --json prints it: its fields, then what they mean at *now*."""
-    return {"kind": "trigger", **attrs.asdict(row), **_derived(row.state, now, row)}
+    # resumed_us is the in-memory store's alone (SQL stores do not list it).
+    fields = attrs.asdict(row, filter=lambda field, _: field.name != "resumed_us")
+    return {"kind": "trigger", **fields, **_derived(row.state, now, row)}
 
 
 def _loop(loop: LoopRow, now: int) -> dict[str, object]:

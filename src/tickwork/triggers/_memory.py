@@ -197,11 +197,30 @@ class MemoryTriggerStore(StoreContext):
         return row
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
-        """Enable or disable the trigger called *name*."""
+        """Enable or disable the trigger called *name* (see `TriggerStore`)."""
         check_bool("enabled", enabled)
         await self._ready()
+        self._set_enabled(name, enabled=enabled)
+
+    def _set_enabled(self, name: str, *, enabled: bool) -> None:
         row = self._rows[self._id(name)]
-        self._rows[row.id] = attrs.evolve(row, enabled=enabled)
+        resumed = row.resumed_us
+        if enabled and row.enabled is False:
+            resumed = micros(self.clock())
+        self._rows[row.id] = attrs.evolve(row, enabled=enabled, resumed_us=resumed)
+
+    async def set_paused(self, kind: Kind, name: str, paused: bool) -> None:  # noqa: FBT001 - the public signature
+        """Pause or resume a loop or a trigger (see `TriggerStore`)."""
+        check_kind(kind)
+        check_bool("paused", paused)
+        await self._ready()
+        if kind == "trigger":
+            self._set_enabled(name, enabled=not paused)
+            return
+        state = self._loops.get(name, WindowState())
+        if state.paused != paused:
+            resumed = state.resumed if paused else micros(self.clock())
+            self._loops[name] = attrs.evolve(state, paused=paused, resumed=resumed)
 
     async def remove(self, name: str) -> None:
         """Delete the trigger called *name*."""

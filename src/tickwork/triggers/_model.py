@@ -83,11 +83,17 @@ class TriggerRow:
     """Which attempt at the last window the last claim was (at least once)."""
     lost: int = 0
     """Windows whose holder vanished before recording an outcome."""
+    resumed_us: int | None = None
+    """When the trigger was last enabled again (store clock, microseconds):
+    windows before it were paused, not missed. Read by the in-memory
+    store; SQL stores read it with the window state, not into rows."""
 
     @property
     def state(self) -> WindowState:
         """The window state, as the lease rules see it."""
         return WindowState(
+            paused=self.enabled is False,
+            resumed=self.resumed_us,
             anchor=self.anchor_us,
             window=self.window_us,
             token=self.token,

@@ -87,7 +87,9 @@ _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
     f"anchor_us, {_WINDOW} FROM tickwork_triggers "
 )
-_SELECT_LOOPS: Final = f"SELECT name, {_WINDOW} FROM tickwork_loops ORDER BY name"  # noqa: S608
+_SELECT_LOOPS: Final = (
+    f"SELECT name, {_WINDOW}, paused, resumed_us FROM tickwork_loops ORDER BY name"  # noqa: S608
+)
 _INSERT: Final = (
     "INSERT INTO tickwork_triggers "  # noqa: S608 - constants
     "(id, name, interval, enabled, last_fired_at, anchor_us) "
@@ -105,12 +107,14 @@ _CREATE_LOOPS: Final = (
 _LOCK: Final = {
     "trigger": (
         f"SELECT n.now_us, t.* FROM (SELECT {_NOW} AS now_us) AS n "  # noqa: S608
-        f"LEFT JOIN (SELECT id, anchor_us, {_WINDOW} FROM tickwork_triggers "
+        f"LEFT JOIN (SELECT id, anchor_us, {_WINDOW}, enabled IS FALSE, "
+        "resumed_us FROM tickwork_triggers "
         "WHERE id = ANY(%b::text[]) ORDER BY id FOR UPDATE) AS t ON true"
     ),
     "loop": (
         f"SELECT n.now_us, t.* FROM (SELECT {_NOW} AS now_us) AS n "  # noqa: S608
-        f"LEFT JOIN (SELECT name, NULL::bigint, {_WINDOW} FROM tickwork_loops "
+        f"LEFT JOIN (SELECT name, NULL::bigint, {_WINDOW}, paused, resumed_us "
+        "FROM tickwork_loops "
         "WHERE name = ANY(%b::text[]) ORDER BY name FOR UPDATE) AS t ON true"
     ),
 }
@@ -474,17 +478,38 @@ class PostgresTriggerStore(StoreContext):
         return await self._run(add)
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
-        """Enable or disable the trigger called *name*."""
+        """Enable or disable the trigger called *name* (see `TriggerStore`)."""
         check_bool("enabled", enabled)
         count = await self._run(
             lambda c: (
                 c.execute(
-                    "UPDATE tickwork_triggers SET enabled = %s WHERE name = %s",
-                    (enabled, name),
+                    "UPDATE tickwork_triggers SET enabled = %s, resumed_us = CASE "  # noqa: S608 - constants
+                    f"WHEN %s AND enabled IS FALSE THEN {_NOW} ELSE resumed_us END "
+                    "WHERE name = %s",
+                    (enabled, enabled, name),
                 ).rowcount
             )
         )
         _found(count, name)
+
+    async def set_paused(self, kind: Kind, name: str, paused: bool) -> None:  # noqa: FBT001 - the public signature
+        """Pause or resume a loop or a trigger (see `TriggerStore`)."""
+        check_kind(kind)
+        check_bool("paused", paused)
+        if kind == "trigger":
+            await self.set_enabled(name, not paused)
+            return
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO tickwork_loops AS t (name, paused, resumed_us) "  # noqa: S608 - constants
+                f"VALUES (%s, %s, CASE WHEN %s THEN NULL ELSE {_NOW} END) "
+                "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+                "resumed_us = CASE WHEN excluded.paused THEN t.resumed_us "
+                "ELSE excluded.resumed_us END WHERE t.paused IS DISTINCT FROM "
+                "excluded.paused",
+                (name, paused, paused),
+            )
+        )
 
     async def remove(self, name: str) -> None:
         """Delete the trigger called *name*."""

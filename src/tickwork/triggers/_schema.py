@@ -53,7 +53,14 @@ _WINDOW_COLUMNS: Final = (
     ("attempt", "{int} NOT NULL DEFAULT 0"),
     ("lost", "{int} NOT NULL DEFAULT 0"),
 )
-_NEW_COLUMNS: Final = (*_WINDOW_COLUMNS, ("cron", "{text}"), ("timezone", "{text}"))
+# resumed_us: when a paused (disabled) schedule was last resumed; windows
+# before it were paused, not missed, so a resume is never a catch-up.
+_NEW_COLUMNS: Final = (
+    *_WINDOW_COLUMNS,
+    ("resumed_us", "{int}"),
+    ("cron", "{text}"),
+    ("timezone", "{text}"),
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -106,7 +113,8 @@ class Dialect:
     )""",
             f"""CREATE TABLE IF NOT EXISTS tickwork_loops (
         name {self.text} PRIMARY KEY{window},
-        paused {self.boolean} NOT NULL DEFAULT {self.false}
+        paused {self.boolean} NOT NULL DEFAULT {self.false},
+        resumed_us {self.integer}
     )""",
         )
 

@@ -310,13 +310,39 @@ class SQLiteTriggerStore(StoreContext):
         return await self._run(add)
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
-        """Enable or disable the trigger called *name*."""
+        """Enable or disable the trigger called *name* (see `TriggerStore`)."""
         check_bool("enabled", enabled)
         await self._change(
-            "UPDATE tickwork_triggers SET enabled = ? WHERE name = ?",
-            (int(enabled), name),
+            "UPDATE tickwork_triggers SET enabled = ?, resumed_us = CASE "
+            "WHEN ? AND enabled = 0 THEN ? ELSE resumed_us END WHERE name = ?",
+            (int(enabled), int(enabled), self._now(), name),
             name,
         )
+
+    async def set_paused(self, kind: Kind, name: str, paused: bool) -> None:  # noqa: FBT001 - the public signature
+        """Pause or resume a loop or a trigger (see `TriggerStore`)."""
+        check_kind(kind)
+        check_bool("paused", paused)
+        if kind == "trigger":
+            await self.set_enabled(name, not paused)
+            return
+
+        def pause(connection: sqlite3.Connection) -> None:
+            with immediate(connection):
+                execute(
+                    connection,
+                    "INSERT OR IGNORE INTO tickwork_loops (name) VALUES (?)",
+                    (name,),
+                )
+                execute(
+                    connection,
+                    "UPDATE tickwork_loops SET paused = ?, resumed_us = CASE "
+                    "WHEN ? THEN resumed_us ELSE ? END "
+                    "WHERE name = ? AND paused != ?",
+                    (int(paused), int(paused), self._now(), name, int(paused)),
+                )
+
+        await self._run(pause)
 
     async def remove(self, name: str) -> None:
         """Delete the trigger called *name*."""

@@ -62,7 +62,9 @@ _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
     f"anchor_us, {_WINDOW} FROM tickwork_triggers "
 )
-_SELECT_LOOPS: Final = f"SELECT name, {_WINDOW} FROM tickwork_loops ORDER BY name"  # noqa: S608
+_SELECT_LOOPS: Final = (
+    f"SELECT name, {_WINDOW}, paused, resumed_us FROM tickwork_loops ORDER BY name"  # noqa: S608
+)
 # Per statement, far below SQLite's limit of bound variables (999 before
 # 3.32, 32 766 since), so a batch of any size reads in a few statements.
 _CHUNK: Final = 500
@@ -250,9 +252,15 @@ def read_states(
     unique = sorted(set(keys))
     states: dict[str, WindowState | None] = dict.fromkeys(unique)
     if kind == "loop":
-        select = f"SELECT name, NULL, {_WINDOW} FROM tickwork_loops WHERE name IN "  # noqa: S608
+        select = (
+            f"SELECT name, NULL, {_WINDOW}, paused, resumed_us "  # noqa: S608
+            "FROM tickwork_loops WHERE name IN "
+        )
     else:
-        select = f"SELECT id, anchor_us, {_WINDOW} FROM tickwork_triggers WHERE id IN "  # noqa: S608
+        select = (
+            f"SELECT id, anchor_us, {_WINDOW}, enabled = 0, resumed_us "  # noqa: S608
+            "FROM tickwork_triggers WHERE id IN "
+        )
     for start in range(0, len(unique), _CHUNK):
         part = tuple(unique[start : start + _CHUNK])
         marks = ", ".join("?" * len(part))

@@ -133,9 +133,28 @@ class TriggerStore(Protocol):
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
         """Enable or disable the trigger called *name*.
 
+        Disabling pauses it; enabling a disabled trigger resumes it and
+        notes when (the store's clock), so that the windows it was disabled
+        for are not caught up: it fires again from its next window.
+
         Raises:
             UnknownTriggerError: no trigger has that name (a `KeyError`).
             WrongTypeError: *enabled* is not a bool (a `TypeError`).
+        """
+        ...
+
+    async def set_paused(self, kind: Kind, name: str, paused: bool) -> None:  # noqa: FBT001 - the public signature
+        """Pause or resume a coordinated loop or a trigger, for every replica.
+
+        A paused schedule's windows are not claimed (claims answer
+        ``paused``). Resuming notes when (the store's clock): windows before
+        it are not caught up. A trigger's pause is its ``enabled`` flag
+        (`set_enabled`); a loop's row is made if it has none yet.
+
+        Raises:
+            UnknownTriggerError: no trigger has that name (a `KeyError`).
+            InvalidConfigError: *kind* is not "trigger" or "loop".
+            WrongTypeError: *paused* is not a bool (a `TypeError`).
         """
         ...
 
