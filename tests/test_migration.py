@@ -183,7 +183,9 @@ async def test_an_upgrade_keeps_every_row_and_anchors_it_at_its_last_fire(
     assert _columns(version_1) == [
         *V1_COLUMNS,
         *("anchor_us", "window_us", "token", "holder", "lease_until_us"),
-        *("outcome", "attempt", "lost", "resumed_us", "cron", "timezone"),
+        *("outcome", "attempt", "lost", "claimed_us", "ended_us"),
+        "resumed_us",
+        *("cron", "timezone"),
     ]
     [line] = _upgrade_lines(caplog)
     assert line.getMessage() == (

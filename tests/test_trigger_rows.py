@@ -32,8 +32,8 @@ rows = st.builds(
 def test_fields_are_the_rows_fields_in_order() -> None:
     """FIELDS names TriggerRow's fields in the order its constructor takes them."""
     names = tuple(field.name for field in attrs.fields(TriggerRow))
-    # resumed_us, last, is read with the window state, not listed.
-    assert names == (*FIELDS, "resumed_us")
+    # The last three are read with the window state, not listed.
+    assert names == (*FIELDS, "claimed_us", "ended_us", "resumed_us")
 
 
 @given(st.lists(rows, max_size=5))

@@ -175,7 +175,8 @@ class CoordinatedRunner:
         # a loop never claimed, run_on_start).
         index = grid.last_due(self.wall_clock())
         fresh = loop.run_on_start
-        buffered = False  # buffer_one: the window after an overrun is wanted
+        buffered = False  # buffer_one, replace: the window after a run is wanted
+        floor = index  # windows below it were skipped while the buffered one ran
         retry = _FIRST_RETRY
         fire = grid.fire(index)
         while not (life.stopping or self.removed):
@@ -219,7 +220,7 @@ class CoordinatedRunner:
                 continue
             retry = _FIRST_RETRY
             fresh = True
-            buffered = False
+            wanted, buffered = buffered, False
             self._store_back()
             status = answer.status
             if status == _lease.EARLY:
@@ -229,7 +230,9 @@ class CoordinatedRunner:
                 continue
             self._caught(life, answer, start)
             if status == _lease.WON:
-                if await self._won(life, answer, start, fire, following, sent_at):
+                if await self._won(
+                    life, answer, start, (fire, following, sent_at), keep=wanted
+                ):
                     continue  # claim again: the window wanted, or the latest
             elif status == _lease.TAKEN:
                 self.claims_lost += 1
@@ -242,17 +245,20 @@ class CoordinatedRunner:
                 )
             if self._update is not None:
                 grid, loop = self._apply_update()
-                index = grid.first_after(self.wall_clock())
+                index = floor = grid.first_after(self.wall_clock())
                 fire = grid.fire(index)
                 continue
-            index += 1
-            fire = following
+            index = max(index + 1, floor)
+            fire = grid.fire(index)
             now = self.wall_clock()
             if fire <= now:  # a run outlasted the window
-                if loop.overlap == "buffer_one" and status == _lease.WON:
-                    # Its first missed window runs now; later ones are skipped.
+                if loop.overlap != "skip" and status == _lease.WON:
+                    # buffer_one: the first window missed meanwhile runs now;
+                    # replace: the window that cut the run starts its own.
+                    # Those after it are skipped.
                     buffered = True
-                    self._skipped(life, grid.last_due(now) - index)
+                    floor = grid.first_after(now)
+                    self._skipped(life, floor - index - 1)
                 else:
                     index = grid.first_after(now)
                     fire = grid.fire(index)
@@ -308,23 +314,27 @@ class CoordinatedRunner:
             kind="loop",
         )
 
-    async def _won(  # noqa: PLR0913, PLR0917 - the claim and its moments
+    async def _won(
         self,
         life: Life,
         answer: _lease.Claimed,
         start: int,
-        fire: float,
-        following: float,
-        sent_at: float,
+        moments: tuple[float, float, float],
+        *,
+        keep: bool,
     ) -> bool:
         """Run a won window; whether to claim again before moving on.
 
-        Again after a window run again (at least once: then the one wanted)
-        and after a superseded one released (then the latest).
+        *moments*: the window's fire instant, the next one's, and when the
+        claim was sent. Again after a window run again (at least once: then
+        the one wanted) and after a superseded one released (then the
+        latest); *keep*: a window wanted after an overrun (buffer_one,
+        replace) is never released as superseded.
         """
+        fire, following, sent_at = moments
         if answer.lost_window is not None:
             self._lost(life, answer.lost_window)
-        if await self._stale(answer, start, following):
+        if not keep and await self._stale(answer, start, following):
             return True
         if trio.current_time() - sent_at > self.coordinator.lease / 3:
             # The claim waited long in the store (a pool reconnecting): its

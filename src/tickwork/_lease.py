@@ -80,6 +80,11 @@ class WindowState:
     lost: int = 0
     """Windows claimed whose outcome never came (their holder died), and
     missed windows beyond a catch-up limit."""
+    claimed: int | None = None
+    """When the last window was claimed."""
+    ended: int | None = None
+    """When the last claimed window's outcome was recorded. Windows that
+    started from `claimed` to then were skipped by an overrun, not missed."""
     paused: bool = False
     """Paused: no window is claimed (not among `columns`: claims never
     change it)."""
@@ -98,6 +103,8 @@ class WindowState:
             self.outcome,
             self.attempt,
             self.lost,
+            self.claimed,
+            self.ended,
         )
 
     @property
@@ -240,8 +247,10 @@ def _leased(
 def missed_before(state: WindowState, want: Claim) -> int:
     """How many windows of *want*'s grid passed between the last claim and it.
 
-    Windows before the last resume were paused, not missed; a schedule
-    never claimed has no history, so nothing was missed.
+    Windows that started while the last run was in flight (from its claim
+    to its outcome, or to the end of an abandoned run's lease) were
+    skipped, and windows before the last resume were paused: neither was
+    missed. A schedule never claimed has no history, so nothing was missed.
     """
     last = state.window
     if last is None or want.step <= 0:
@@ -249,7 +258,22 @@ def missed_before(state: WindowState, want: Claim) -> int:
     lower = last + 1
     if state.resumed is not None:
         lower = max(lower, state.resumed)
-    return max(0, (want.window - lower) // want.step)
+    count = _windows(want, lower, want.window)
+    busy_from = state.claimed
+    busy_to = state.ended if state.ended is not None else state.lease_until
+    if busy_from is not None and busy_to is not None:
+        count -= _windows(want, max(lower, busy_from), min(busy_to + 1, want.window))
+    return count
+
+
+def _windows(want: Claim, low: int, high: int) -> int:
+    """How many windows of *want*'s grid start in ``[low, high)``, below it."""
+    if high <= low:
+        return 0
+    # Windows start at want.window - k * step, k >= 1.
+    most = (want.window - low) // want.step  # k with start >= low
+    fewest = (want.window - high) // want.step + 1  # smallest k with start < high
+    return max(0, most - max(fewest, 1) + 1)
 
 
 def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
@@ -328,6 +352,7 @@ def _won(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         outcome=None,
         attempt=attempt,
         lost=state.lost + (lost_window is not None),
+        claimed=now,
         resumed=state.resumed,
     )
     return new, Claimed(
@@ -356,7 +381,7 @@ def renew(
 
 
 def finish(
-    state: WindowState | None, token: int, outcome: str
+    state: WindowState | None, token: int, outcome: str, now: int
 ) -> tuple[WindowState | None, bool]:
     """Record *outcome* for *token*: the new state (None: unchanged), and whether.
 
@@ -364,13 +389,14 @@ def finish(
 
     Refused (fenced) if another claim took the token over. Recording the
     same outcome again is accepted and changes nothing, so a caller whose
-    answer was lost may simply retry.
+    answer was lost may simply retry. *now* is kept as when the window
+    ended.
     """
     if state is None or state.token != token:
         return None, False
     if state.outcome is not None:
         return None, state.outcome == outcome
-    return attrs.evolve(state, outcome=outcome, lease_until=None), True
+    return attrs.evolve(state, outcome=outcome, lease_until=None, ended=now), True
 
 
 ANY_WINDOW: Final = -(2**62)
@@ -422,13 +448,15 @@ def renew_all(
 
 
 def finish_all(
-    states: dict[str, WindowState | None], outcomes: Sequence[tuple[str, int, str]]
+    states: dict[str, WindowState | None],
+    outcomes: Sequence[tuple[str, int, str]],
+    now: int,
 ) -> tuple[list[bool], set[str]]:
     """`finish` for each ``(key, token, outcome)``, updating *states* in place."""
     done = []
     changed = set()
     for key, token, outcome in outcomes:
-        new, recorded = finish(states.get(key), token, outcome)
+        new, recorded = finish(states.get(key), token, outcome, now)
         if new is not None:
             states[key] = new
             changed.add(key)

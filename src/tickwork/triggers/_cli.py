@@ -103,6 +103,9 @@ class _Parser(argparse.ArgumentParser):
         super().error(cut(message, _MESSAGE_LIMIT))
 
 
+_UNLISTED: Final = ("claimed_us", "ended_us", "resumed_us")
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command line's grammar, help and epilog."""
     parser = _Parser(
@@ -291,8 +294,7 @@ async def _command(
 
 def _trigger(row: TriggerRow, now: int) -> dict[str, object]:
     """*row* as list --json prints it: its fields, then what they mean at *now*."""
-    # resumed_us is the in-memory store's alone (SQL stores do not list it).
-    fields = attrs.asdict(row, filter=lambda field, _: field.name != "resumed_us")
+    fields = attrs.asdict(row, filter=lambda field, _: field.name not in _UNLISTED)
     return {"kind": "trigger", **fields, **_derived(row.state, now, row)}
 
 

@@ -141,7 +141,7 @@ class MemoryTriggerStore(StoreContext):
         check_outcomes(outcomes)
         await self._ready()
         states = self._states(check_kind(kind), [key for key, _, _ in outcomes])
-        done, changed = finish_all(states, outcomes)
+        done, changed = finish_all(states, outcomes, micros(self.clock()))
         self._write(kind, states, changed, None)
         return done
 

@@ -83,6 +83,13 @@ class TriggerRow:
     """Which attempt at the last window the last claim was (at least once)."""
     lost: int = 0
     """Windows whose holder vanished before recording an outcome."""
+    claimed_us: int | None = None
+    """When the last window was claimed (store clock, microseconds)."""
+    ended_us: int | None = None
+    """When the last window's outcome was recorded (store clock,
+    microseconds). This and the fields around it are read by the
+    in-memory store; SQL stores read them with the window state, not
+    into rows."""
     resumed_us: int | None = None
     """When the trigger was last enabled again (store clock, microseconds):
     windows before it were paused, not missed. Read by the in-memory
@@ -102,6 +109,8 @@ class TriggerRow:
             outcome=self.outcome,
             attempt=self.attempt,
             lost=self.lost,
+            claimed=self.claimed_us,
+            ended=self.ended_us,
         )
 
     def with_state(self, state: WindowState, last_fired_at: str | None) -> TriggerRow:
@@ -117,6 +126,8 @@ class TriggerRow:
             outcome=state.outcome,
             attempt=state.attempt,
             lost=state.lost,
+            claimed_us=state.claimed,
+            ended_us=state.ended,
         )
 
 

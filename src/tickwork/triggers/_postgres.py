@@ -82,10 +82,12 @@ DIALECT: Final = Dialect(
 # its holder counts, and one that lapsed while a call waited for its locks
 # is still honoured (a claim taken or held, never stolen).
 _NOW: Final = "(extract(epoch FROM now()) * 1000000)::bigint"
-_WINDOW: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
+_LISTED: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
+# The window state as the rules read it: the listed columns and two more.
+_WINDOW: Final = f"{_LISTED}, claimed_us, ended_us"
 _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
-    f"anchor_us, {_WINDOW} FROM tickwork_triggers "
+    f"anchor_us, {_LISTED} FROM tickwork_triggers "
 )
 _SELECT_LOOPS: Final = (
     f"SELECT name, {_WINDOW}, paused, resumed_us FROM tickwork_loops ORDER BY name"  # noqa: S608
@@ -134,13 +136,15 @@ _ROWS: Final = (
     "(SELECT e->>0 AS key, (e->>1)::bigint AS anchor_us, "
     "(e->>2)::bigint AS window_us, (e->>3)::bigint AS token, e->>4 AS holder, "
     "(e->>5)::bigint AS lease_until_us, e->>6 AS outcome, "
-    "(e->>7)::bigint AS attempt, (e->>8)::bigint AS lost "
+    "(e->>7)::bigint AS attempt, (e->>8)::bigint AS lost, "
+    "(e->>9)::bigint AS claimed_us, (e->>10)::bigint AS ended_us "
     "FROM json_array_elements(%s::json) AS e) AS u"
 )
 _SET_WINDOW: Final = (
     "window_us = u.window_us, token = u.token, holder = u.holder, "
     "lease_until_us = u.lease_until_us, outcome = u.outcome, "
-    "attempt = u.attempt, lost = u.lost"
+    "attempt = u.attempt, lost = u.lost, claimed_us = u.claimed_us, "
+    "ended_us = u.ended_us"
 )
 _WRITE: Final = {
     "trigger": (
@@ -426,8 +430,8 @@ class PostgresTriggerStore(StoreContext):
 
         def finish(connection: psycopg.Connection[Any]) -> Sequence[bool]:
             with _transaction(connection):
-                _, states = _lock(connection, kind, keys)
-                done, changed = finish_all(states, outcomes)
+                now, states = _lock(connection, kind, keys)
+                done, changed = finish_all(states, outcomes, now)
                 _write(connection, kind, states, changed, None)
             return done
 

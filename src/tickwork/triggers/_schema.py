@@ -52,6 +52,8 @@ _WINDOW_COLUMNS: Final = (
     ("outcome", "{text}"),
     ("attempt", "{int} NOT NULL DEFAULT 0"),
     ("lost", "{int} NOT NULL DEFAULT 0"),
+    ("claimed_us", "{int}"),
+    ("ended_us", "{int}"),
 )
 # resumed_us: when a paused (disabled) schedule was last resumed; windows
 # before it were paused, not missed, so a resume is never a catch-up.

@@ -275,7 +275,7 @@ class SQLiteTriggerStore(StoreContext):
                 return []
             with immediate(connection):
                 states = read_states(connection, kind, [key for key, _, _ in outcomes])
-                done, changed = finish_all(states, outcomes)
+                done, changed = finish_all(states, outcomes, self._now())
                 write_states(connection, kind, states, changed)
             return done
 

@@ -57,10 +57,12 @@ _TABLES: Final = (
     "SELECT name FROM sqlite_master WHERE type = 'table' "  # noqa: S608 - constants
     f"AND name IN ({', '.join(repr(table) for table in TABLES)})"
 )
-_WINDOW: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
+_LISTED: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lost"
+# The window state as the rules read it: the listed columns and two more.
+_WINDOW: Final = f"{_LISTED}, claimed_us, ended_us"
 _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
-    f"anchor_us, {_WINDOW} FROM tickwork_triggers "
+    f"anchor_us, {_LISTED} FROM tickwork_triggers "
 )
 _SELECT_LOOPS: Final = (
     f"SELECT name, {_WINDOW}, paused, resumed_us FROM tickwork_loops ORDER BY name"  # noqa: S608
@@ -70,17 +72,18 @@ _SELECT_LOOPS: Final = (
 _CHUNK: Final = 500
 _WRITE_LOOP: Final = (
     "UPDATE tickwork_loops SET window_us = ?, token = ?, holder = ?, "
-    "lease_until_us = ?, outcome = ?, attempt = ?, lost = ? WHERE name = ?"
+    "lease_until_us = ?, outcome = ?, attempt = ?, lost = ?, claimed_us = ?, "
+    "ended_us = ? WHERE name = ?"
 )
 _WRITE_TRIGGER: Final = (
     "UPDATE tickwork_triggers SET anchor_us = ?, window_us = ?, token = ?, "
-    "holder = ?, lease_until_us = ?, outcome = ?, attempt = ?, lost = ? "
-    "WHERE id = ?"
+    "holder = ?, lease_until_us = ?, outcome = ?, attempt = ?, lost = ?, "
+    "claimed_us = ?, ended_us = ? WHERE id = ?"
 )
 _WRITE_FIRED: Final = (
     "UPDATE tickwork_triggers SET anchor_us = ?, window_us = ?, token = ?, "
     "holder = ?, lease_until_us = ?, outcome = ?, attempt = ?, lost = ?, "
-    "last_fired_at = ? WHERE id = ?"
+    "claimed_us = ?, ended_us = ?, last_fired_at = ? WHERE id = ?"
 )
 # What the store writes for enabled; any other value is returned as stored.
 _BOOLS: Final = {0: False, 1: True}
