@@ -193,3 +193,19 @@ async def test_buffer_one_across_replicas_never_runs_two_windows_at_once(
     spans.sort()
     assert len(spans) >= 10
     assert all(end <= later for (_, end), (later, _) in itertools.pairwise(spans))
+
+
+async def test_a_replace_run_in_flight_at_stop_finishes_within_the_grace(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """stop(grace=20) at 15: the run from 10 ends at 22, not cut at window 20."""
+    store = MemoryTriggerStore(clock=wall)
+    runs: Runs = []
+    a = _replica(store, "a", _job(runs, "a", 12), overlap="replace")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await trio.sleep_until(15)
+        a.stop(grace=20)
+    assert trio.current_time() == 22
+    stats = a.stats()["job"]
+    assert (stats.replaced, stats.succeeded, stats.cancelled) == (1, 1, 0)

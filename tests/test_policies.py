@@ -351,3 +351,19 @@ async def test_catch_up_all_with_a_limit_records_the_oldest_as_lost_once(
     lines = [r.getMessage() for r in caplog.records if "catch-up" in r.getMessage()]
     assert len(lines) == 1
     assert "2 recorded lost" in lines[0]
+
+
+async def test_a_replace_run_in_flight_at_stop_finishes_within_the_grace(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """stop(grace=5) at 9.5: the run from 9 ends at 11.5, not cut as replaced at 10."""
+    scheduler = Scheduler([_loop(2.5, overlap="replace")])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep_until(9.5)
+        scheduler.stop(grace=5)
+    assert trio.current_time() == 11.5
+    stats = scheduler.stats()["job"]
+    assert (stats.replaced, stats.succeeded, stats.cancelled) == (9, 1, 0)
+    assert scheduler.shutdown_report is not None
+    assert not scheduler.shutdown_report.timed_out

@@ -568,11 +568,17 @@ def test_list_shows_each_window_state_and_the_coordinated_loops(
         ),
         "",
         (
-            "LOOP    LAST WINDOW           OUTCOME  LEASE  NEXT FIRE  ATTEMPT  LOST  "
-            "HOLDER"
+            "LOOP    PAUSED  LAST WINDOW           OUTCOME  LEASE  NEXT FIRE  ATTEMPT  "
+            "LOST  HOLDER"
         ),
-        "report  2024-05-01T12:00:00Z  failed   -      -          1        0     r1",
-        "sync    2024-05-01T12:15:00Z  running  in 4m  -          1        0     r2",
+        (
+            "report  no      2024-05-01T12:00:00Z  failed   -      -          1        "
+            "0     r1"
+        ),
+        (
+            "sync    no      2024-05-01T12:15:00Z  running  in 4m  -          1        "
+            "0     r2"
+        ),
     ]
     assert max(len(line) for line in table.splitlines()) <= 120
 
@@ -635,6 +641,7 @@ def test_list_json_gives_the_window_state_in_microseconds_and_text(
         "outcome": "failed",
         "attempt": 1,
         "lost": 0,
+        "paused": False,
         "status": "failed",
         "anchor_at": None,
         "window_at": "2024-05-01T12:00:00.250000Z",
@@ -686,6 +693,7 @@ def test_show_falls_back_to_a_coordinated_loop(tmp_path: Path) -> None:
     assert text.splitlines() == [
         "name: report",
         "kind: loop",
+        "paused: no",
         "last window: 2024-05-01T12:00:00.250000Z",
         "outcome: failed",
         "holder: r1",
@@ -719,7 +727,7 @@ def test_list_and_show_read_the_window_state_from_postgres(postgres_dsn: str) ->
         ("refresh", "running", "r1"),
     ]
     assert rows[2] == [""]
-    assert [(row[0], row[2], row[-1]) for row in rows[3:]] == [
+    assert [(row[0], row[3], row[-1]) for row in rows[3:]] == [
         ("LOOP", "OUTCOME", "HOLDER"),
         ("sync", "running", "r1"),
     ]
@@ -775,3 +783,33 @@ def test_help_documents_the_db_forms_and_exit_codes(
     text = " ".join(capsys.readouterr().out.split())
     assert 'libpq key=value string such as "host=db dbname=app"' in text
     assert "exit codes: 0 done, also when the reader goes away" in text
+
+
+def test_pause_and_resume_a_trigger_or_a_coordinated_loop(tmp_path: Path) -> None:
+    """pause/resume find a trigger first, then a loop; --loop names a new loop."""
+    db = window_state_db(tmp_path)
+    assert run("--db", db, "pause", "hourly") == (0, "paused trigger 'hourly'\n")
+    code, text = run("--db", db, "show", "hourly", "--json")
+    assert (code, json.loads(text)["enabled"]) == (0, False)
+    assert run("--db", db, "resume", "hourly") == (0, "resumed trigger 'hourly'\n")
+    assert run("--db", db, "pause", "report") == (0, "paused loop 'report'\n")
+    assert "paused: yes" in run("--db", db, "show", "report", now=LATER)[1]
+    assert run("--db", db, "resume", "report") == (0, "resumed loop 'report'\n")
+    assert "paused: no" in run("--db", db, "show", "report", now=LATER)[1]
+    assert run("--db", db, "pause", "nightly-export", "--loop") == (
+        0,
+        "paused loop 'nightly-export'\n",
+    )
+    assert "paused: yes" in run("--db", db, "show", "nightly-export", now=LATER)[1]
+
+
+def test_pause_refuses_a_name_that_is_neither(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown name is refused (exit 1), and the message says what --loop does."""
+    db = window_state_db(tmp_path)
+    capsys.readouterr()
+    assert run("--db", db, "pause", "nope") == (REFUSED, "")
+    error = capsys.readouterr().err
+    assert "no trigger or coordinated loop named 'nope'" in error
+    assert "--loop" in error

@@ -88,6 +88,8 @@ class CoordinatedRunner:
         self.fenced = self.lost = self.claims_lost = self.renewal_failures = 0
         self.paused = self.replaced = self.caught_up = self.missed = 0
         self._update: Loop | None = None
+        self._hold: Hold | None = None  # the run in flight's lease
+        self._timeout = math.inf  # the run in flight's own deadline
         self._reported: int | None = None  # the window whose catch-up was told
         self.in_flight = False
         self.last_started: float | None = None
@@ -148,6 +150,18 @@ class CoordinatedRunner:
         """End the current wait early (for stop); no-op if awake."""
         if self._sleep is not None:
             self._sleep.cancel()
+
+    def stop(self) -> None:
+        """The scheduler is stopping: wake, and let a run in flight use the grace.
+
+        A replace-policy run keeps its own deadline (its timeout and fence)
+        instead of the next window, which no longer starts a run here.
+        """
+        self.wake()
+        hold = self._hold
+        if hold is not None and hold.limit < self._timeout:
+            hold.limit = self._timeout
+            hold.scope.deadline = min(self._timeout, hold.fence_at)
 
     def cancel(self) -> None:
         """End the loop, cancelling its in-flight run if any (for remove)."""
@@ -472,6 +486,7 @@ class CoordinatedRunner:
         hold: Hold = self.coordinator.hold(
             loop.name, answer.token, sent_at, scope, limit
         )
+        self._hold, self._timeout = hold, timeout
         token = set_source(context)
         try:
             with scope:
@@ -494,6 +509,7 @@ class CoordinatedRunner:
         finally:
             reset(token)
             self.coordinator.drop(hold)
+            self._hold = None
             self._run_scope = None
             self.in_flight = False
             if (cut or life.stopping) and not self.removed:

@@ -193,10 +193,11 @@ def claim(  # noqa: PLR0911 - one answer per rule, in order
     last window → taken (the same window or later) or held (an earlier
     one; with *replace*, won over it); at least once, an abandoned or
     cancelled window in range → won again, attempt + 1; the window or a
-    later one already claimed → taken; before ``fire - 1 s`` → early;
-    missed windows → the catch-up policy (`catch_up`); otherwise won, with
-    a fresh lease and token (attempt 1). Winning past a window that never
-    got its outcome records it as lost.
+    later one already claimed → taken; a window that started before the
+    last resume → paused (passed over, the state moves past it); before
+    ``fire - 1 s`` → early; missed windows → the catch-up policy
+    (`catch_up`); otherwise won, with a fresh lease and token (attempt 1).
+    Winning past a window that never got its outcome records it as lost.
     """
     if state is None:
         return None, Claimed(want.key, GONE, None, 0, 0, None, now)
@@ -217,6 +218,10 @@ def claim(  # noqa: PLR0911 - one answer per rule, in order
         return _won(state, want, now, lease, holder, last, state.attempt + 1, None)
     if last is not None and last >= want.window:
         return None, _answer(want.key, TAKEN, state, now)
+    if not running and state.resumed is not None and want.window < state.resumed:
+        # It started while the schedule was paused: passed over, not run.
+        new = attrs.evolve(state, window=want.window)
+        return new, _answer(want.key, PAUSED, new, now)
     if now < want.fire - EARLY_US:
         return None, _answer(want.key, EARLY, state, now)
     abandoned = running or (

@@ -416,6 +416,22 @@ class LoopRunner:
             self._sleeper = None
             trio.lowlevel.reschedule(task)
 
+    def stop(self) -> None:
+        """The scheduler is stopping: wake, and let a run in flight use the grace.
+
+        A replace-policy run would otherwise be cut by the next tick, which
+        no longer starts a run: it keeps its own deadline (its timeout), and
+        the grace deadline cuts it as it cuts any run.
+        """
+        self.wake()
+        scope, controls = self._run_scope, self._controls
+        if (
+            scope is not None
+            and controls is not None
+            and self.loop.overlap == "replace"
+        ):
+            scope.deadline = controls.run_limit
+
     def _abort_sleep(self, _raise_cancel: object) -> trio.lowlevel.Abort:
         # The deadline passed or an enclosing scope is cancelling: the sleep
         # ends with Cancelled, and wake must not reschedule the task any more.

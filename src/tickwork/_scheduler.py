@@ -481,7 +481,7 @@ class Scheduler:
         self._stop_called_at = now
         LOGGER.info("scheduler stopping, grace %.3f s", seconds)
         for runner in self._runners.values():
-            runner.wake()
+            runner.stop()
         self._stop_event.set()
 
     # --- internals ------------------------------------------------------------

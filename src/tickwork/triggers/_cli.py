@@ -19,6 +19,11 @@ shows a lease's end and the next fire relative to this machine's clock, which
 also tells running from abandoned; --json gives microseconds since the epoch
 and RFC 3339 text. A coordinated loop's next fire is not in the store ("-").
 
+pause and resume act on every replica: a paused trigger is a disabled one
+(enable and disable are the same switch); a paused coordinated loop's
+replicas claim none of its windows. Resuming is not a catch-up: the
+schedule runs again from its next window.
+
 exit codes: 0 done, also when the reader goes away (list | head -1 ends
 quietly); 1 refused (unknown or duplicate name, bad interval); 2 bad usage,
 also a URI of another scheme or a string libpq refuses; 3 the database could
@@ -53,7 +58,7 @@ if TYPE_CHECKING:
 
     from tickwork._lease import WindowState
     from tickwork.triggers._model import LoopRow, TriggerRow
-    from tickwork.triggers._store import TriggerStore
+    from tickwork.triggers._store import Kind, TriggerStore
 
 ENV_DB: Final = "TICKWORK_TRIGGERS_DB"
 OK: Final = 0
@@ -76,6 +81,8 @@ _OPTIONS: Final = {
     "disable": (),
     "remove": (),
     "show": ("--json",),
+    "pause": ("--loop",),
+    "resume": ("--loop",),
 }
 _MICROS: Final = 1_000_000
 # Units of the relative times in a table, the interval grammar's; two at
@@ -150,6 +157,17 @@ def _parser() -> argparse.ArgumentParser:
         ("remove", "delete this trigger"),
     ):
         commands.add_parser(name, help=text).add_argument("name")
+    for name, text in (
+        ("pause", "pause a trigger or coordinated loop on every replica"),
+        ("resume", "resume it from its next window (no catch-up)"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("name")
+        command.add_argument(
+            "--loop",
+            action="store_true",
+            help="NAME is a coordinated loop, even one that never ran yet",
+        )
     return parser
 
 
@@ -288,8 +306,31 @@ async def _command(
         if args.command == "remove":
             await store.remove(args.name)
             return [f"removed {brief(args.name)}"]
+        if args.command in ("pause", "resume"):
+            kind = await _kind(store, args.name, loop=args.loop)
+            await store.set_paused(kind, args.name, args.command == "pause")
+            return [f"{args.command}d {kind} {brief(args.name)}"]
         await store.set_enabled(args.name, args.command == "enable")
         return [f"{args.command}d {brief(args.name)}"]
+
+
+async def _kind(store: TriggerStore, name: str, *, loop: bool) -> Kind:
+    """Whether *name* is a trigger or a coordinated loop (a trigger first).
+
+    Raises:
+        UnknownTriggerError: neither has that name (and not *loop*).
+    """
+    if loop:
+        return "loop"
+    if any(row.name == name for row in await store.all()):
+        return "trigger"
+    if any(row.name == name for row in await store.loops()):
+        return "loop"
+    msg = (
+        f"no trigger or coordinated loop named {brief(name)} (--loop pauses a "
+        "coordinated loop that never ran yet)"
+    )
+    raise UnknownTriggerError(msg)
 
 
 def _trigger(row: TriggerRow, now: int) -> dict[str, object]:
@@ -310,6 +351,7 @@ def _loop(loop: LoopRow, now: int) -> dict[str, object]:
         "outcome": state.outcome,
         "attempt": state.attempt,
         "lost": state.lost,
+        "paused": bool(state.paused),
     }
     return {"kind": "loop", "name": loop.name, **fields, **_derived(state, now)}
 
@@ -398,8 +440,11 @@ def _listing(
         lines += [
             "",
             *_columns(
-                ("LOOP", *state, "HOLDER"),
-                [(_cell(r["name"]), *_state_cells(r, now)) for r in loops],
+                ("LOOP", "PAUSED", *state, "HOLDER"),
+                [
+                    (_cell(r["name"]), _cell(r["paused"]), *_state_cells(r, now))
+                    for r in loops
+                ],
             ),
         ]
     return lines
@@ -452,6 +497,8 @@ def _show(
             ("last fired", _cell(record["last_fired_at"], "never")),
             ("anchor", _exact(record, "anchor", "-")),
         ]
+    else:
+        fields.append(("paused", _cell(record["paused"])))
     fields += [
         ("last window", _exact(record, "window", "never")),
         ("outcome", _cell(record["status"], "-")),

@@ -55,6 +55,8 @@ class Due:
     """The window's start, microseconds since the epoch (also its fire instant)."""
     anchor: int | None
     """The anchor to store with the claim: set for a row that has none yet."""
+    step: int = 0
+    """The row's interval in microseconds (its grid, for catch-up)."""
 
 
 @final
@@ -157,7 +159,7 @@ class Decider:
                         continue
                     anchor = self._legacy_anchor(rows, index, last, seen)
                     if anchor is None:  # never fired: its window 0 starts now
-                        self._due(Due(rows[index], now_us, now_us), out)
+                        self._due(Due(rows[index], now_us, now_us, interval_us), out)
                         continue
                     new_anchor = anchor
                     if window is None:  # its last fire was its window 0
@@ -191,7 +193,7 @@ class Decider:
                     elif redo is not None and _abandoned(
                         token, outcome, lease_until, now_us
                     ):
-                        self._due(Due(rows[index], start, new_anchor), out)
+                        self._due(Due(rows[index], start, new_anchor, interval_us), out)
                         continue
                     not_due.append(name)
                     continue
@@ -211,7 +213,7 @@ class Decider:
                     and now_us - window > self._catch_up * interval_us
                 ):
                     out.catch_up[name] = (now_us - window) / interval_us
-                self._due(Due(rows[index], start, new_anchor), out)
+                self._due(Due(rows[index], start, new_anchor, interval_us), out)
             except Exception as exc:  # noqa: BLE001 - a broken row never ends a sweep
                 self._invalid(
                     rows[index], out, f"the row could not be read: {brief(exc)}"

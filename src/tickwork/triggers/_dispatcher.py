@@ -221,7 +221,7 @@ class Dispatcher:
                 lateness=max(0.0, (answer.now - answer.window) / 1e6),
                 attempt=answer.attempt,
                 token=answer.token,
-                catching_up=answer.attempt > 1,
+                catching_up=answer.catching_up,
             )
         )
         stored = CANCELLED

@@ -35,14 +35,17 @@ from tickwork._hooks import Hooks
 from tickwork._lease import (
     ANY_WINDOW,
     HELD,
+    MISSED,
+    PAUSED,
     Claim,
 )
-from tickwork._loop import Delivery, Loop, check_delivery
+from tickwork._loop import CATCH_UPS, CatchUp, Delivery, Loop, check_delivery
 from tickwork._rng import key64, keyed_unit
 from tickwork._text import brief
 from tickwork._validation import (
     check_async_callable,
     check_at_least,
+    check_choice,
     check_name,
     check_optional_positive,
     check_positive,
@@ -111,7 +114,11 @@ class SweepReport:
     dispatches of one trigger at once anywhere."""
     lost: tuple[str, ...] = ()
     """Won a window past an earlier one whose holder vanished without an
-    outcome: that window was recorded as lost (logged at WARNING)."""
+    outcome: that window was recorded as lost (logged at WARNING); or, with
+    ``catch_up="all"``, missed windows beyond ``catch_up_limit``."""
+    missed: tuple[str, ...] = ()
+    """Due windows that passed while no sweeper could fire them and that
+    ``catch_up="skip"`` does not fire: the trigger waits for its next window."""
     listing_error: Exception | None = None
     """Set when the store could not list the rows: nothing was decided and the
     next sweep tries again."""
@@ -204,6 +211,8 @@ class TriggerSweeper:
         lease: float = 30.0,
         delivery: Delivery = "at_most_once",
         replica: str | None = None,
+        catch_up: CatchUp = "latest",
+        catch_up_limit: int = 10,
     ) -> None:
         """Check the configuration; see the class docstring."""
         check_store(store)
@@ -238,6 +247,16 @@ class TriggerSweeper:
         self.clock = clock
         self.lease: float = check_positive("lease", lease)
         self.delivery: Delivery = check_delivery(delivery)
+        self.catch_up: CatchUp = check_choice("catch_up", catch_up, CATCH_UPS)  # type: ignore[assignment]
+        self.catch_up_limit: int = check_positive_int("catch_up_limit", catch_up_limit)
+        # The listing time of the last sweep that listed: a window that
+        # started before it and is still unfired was missed while no
+        # sweeper could fire it (None: none yet, or the last one failed).
+        self._listed_at: int | None = None
+        self.caught_up = self.missed = 0
+        # Trigger id -> the window whose catch-up was reported: "all" claims
+        # one owed window a sweep, and reports the catch-up once.
+        self._reported: dict[str, int] = {}
         self.replica: str = (
             default_replica() if replica is None else check_name("replica", replica)
         )
@@ -299,10 +318,12 @@ class TriggerSweeper:
         try:
             rows = await self.store.enabled()
         except Exception as exc:
+            self._listed_at = None
             LOGGER.exception("could not list the triggers; the next tick tries again")
             return SweepReport(listing_error=exc)
         # Read after listing, which may have waited on the store: see above.
         now_us = datetime_micros(self.clock())
+        listed_before, self._listed_at = self._listed_at, now_us
         decisions = self._decider.decide(rows, now_us)
         in_flight = self._in_flight
         due = [d for d in decisions.due if d.row.id not in in_flight]
@@ -323,16 +344,19 @@ class TriggerSweeper:
         # name -> FIRED, _LOST, _HELD, _HANDED_OFF or the exception, for due rows.
         outcome: dict[str, str | Exception] = {}
         sent_at = trio.current_time()
-        won = await self._claim(due, outcome)
+        won = await self._claim(due, outcome, listed_before)
         if won and trio.current_time() - sent_at > self.lease / 3:
             won, sent_at = await self._refresh(won, outcome)
         lost_windows = []
         for item, answer in won:
             row = item.row
-            if answer.lost_window is not None:
+            if answer.lost_window is not None or answer.lost:
                 lost_windows.append(row.name)
+            if answer.lost_window is not None:
                 self._window_lost(row, answer.lost_window)
-            if (overdue := decisions.catch_up.get(row.name)) is not None:
+            self._caught(item, answer)
+            overdue = decisions.catch_up.get(row.name)
+            if overdue is not None and self.catch_up == "latest":
                 LOGGER.warning(
                     "trigger %s: catch-up, %.1f intervals overdue; firing it once",
                     brief(row.name),
@@ -362,6 +386,7 @@ class TriggerSweeper:
             dispatching=_named(due, outcome, _HANDED_OFF),
             held=(*held, *_named(due, outcome, _HELD)),
             lost=tuple(lost_windows),
+            missed=_named(due, outcome, _MISSED),
         )
         self._count_sweep(report)
         LOGGER.log(
@@ -384,7 +409,10 @@ class TriggerSweeper:
         return report
 
     async def _claim(
-        self, due: Sequence[Due], outcome: dict[str, str | Exception]
+        self,
+        due: Sequence[Due],
+        outcome: dict[str, str | Exception],
+        listed_before: int | None,
     ) -> list[tuple[Due, Claimed]]:
         """Claim the windows of *due* rows; return those won, in claim order.
 
@@ -395,7 +423,7 @@ class TriggerSweeper:
         won: list[tuple[Due, Claimed]] = []
         for start in range(0, len(order), CLAIM_BATCH):
             batch = order[start : start + CLAIM_BATCH]
-            answers = await self._claim_batch(batch)
+            answers = await self._claim_batch(batch, listed_before)
             if isinstance(answers, Exception):
                 _claim_failed([d.row for d in batch], answers, outcome)
             else:
@@ -413,8 +441,11 @@ class TriggerSweeper:
         for item, answer in zip(batch, answers, strict=True):
             if answer.won:
                 won.append((item, answer))
-            elif answer.status == HELD:
+            elif answer.status in (HELD, PAUSED):  # paused: disabled since listed
                 outcome[item.row.name] = _HELD
+            elif answer.status == MISSED:
+                outcome[item.row.name] = _MISSED
+                self._caught(item, answer)
             else:
                 outcome[item.row.name] = _LOST
                 self.claims_lost += 1
@@ -438,16 +469,29 @@ class TriggerSweeper:
         start = int(keyed_unit(self._replica_key, self._sweeps) * len(due))
         return [*due[start:], *due[:start]]
 
-    async def _claim_batch(self, batch: Sequence[Due]) -> Sequence[Claimed] | Exception:
-        """Claim one batch's windows: the store's answers, or its error."""
-        redo = self._redo_us
+    async def _claim_batch(
+        self, batch: Sequence[Due], listed_before: int | None
+    ) -> Sequence[Claimed] | Exception:
+        """Claim one batch's windows: the store's answers, or its error.
+
+        A window that started before the previous sweep listed the rows (or
+        any, at the first sweep since this sweeper started or the store
+        failed) was missed while no sweeper could fire it: late, for the
+        catch-up rules.
+        """
+        redo = None if self._redo_us is None else ANY_WINDOW
+        catch_up, limit = self.catch_up, self.catch_up_limit
         claims = [
             Claim(
                 d.row.id,
                 d.window,
                 d.window,
-                None if redo is None else ANY_WINDOW,
+                redo,
                 d.anchor,
+                step=d.step,
+                late=listed_before is None or d.window < listed_before,
+                catch_up=catch_up,
+                limit=limit,
             )
             for d in batch
         ]
@@ -490,6 +534,48 @@ class TriggerSweeper:
                 )
         return kept, sent_at
 
+    def _caught(self, item: Due, answer: Claimed) -> None:
+        """Count a catch-up; report it unless "latest" (its WARNING is Part 1's).
+
+        With "all", each sweep claims the next window owed, and reports the
+        catch-up only at its first claim (the one that found the gap).
+        """
+        row = item.row
+        if answer.missed == 0:
+            self._reported.pop(row.id, None)
+            return
+        if answer.status == MISSED:
+            running = 0
+        elif self.catch_up == "all":
+            running = answer.missed - answer.lost
+        else:
+            running = int(answer.catching_up)
+        self.caught_up += answer.catching_up
+        if self._reported.get(row.id) == item.window:
+            return
+        self._reported[row.id] = item.window
+        self.missed += answer.missed - running - answer.lost
+        self.lost += answer.lost
+        if self.catch_up != "latest":
+            LOGGER.warning(
+                "trigger %s: catch-up: %d window(s) passed while no sweeper "
+                "could fire them; catch_up=%s fires %d of them, %d recorded lost",
+                brief(row.name),
+                answer.missed,
+                self.catch_up,
+                running,
+                answer.lost,
+                extra={"tickwork_trigger": row.name},
+            )
+        self._hooks.emit(
+            "on_catch_up",
+            name=row.name,
+            missed=answer.missed,
+            running=running,
+            lost=answer.lost,
+            kind="trigger",
+        )
+
     def _window_lost(self, row: TriggerRow, window: int) -> None:
         self.lost += 1
         LOGGER.warning(
@@ -519,6 +605,7 @@ class TriggerSweeper:
 _LOST: Final = "lost_claim"
 _HELD: Final = "held"
 _HANDED_OFF: Final = "dispatching"
+_MISSED: Final = "missed"
 
 
 def _named(
