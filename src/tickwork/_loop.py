@@ -117,9 +117,10 @@ class Loop:
         timeout: None, or seconds after which a run is cancelled and counted
             as timed out; finite and > 0.
         run_on_start: run once as soon as the loop starts (else the first run
-            comes one interval, jittered, later). For a coordinated loop: at
-            start, run the latest window whose instant has passed, if no
-            replica ran it (else wait for the next window).
+            comes one interval, jittered, later). For a coordinated loop
+            that never ran on any replica: run the latest window whose
+            instant has passed (else wait for the next window); once it has
+            run somewhere, windows missed before a start are ``catch_up``'s.
         coordinated: run each window on one replica only, claiming it in the
             scheduler's store (`Scheduler` needs ``store=``). Its windows
             start at ``phase + k * interval`` seconds after the Unix epoch,

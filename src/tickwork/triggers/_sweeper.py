@@ -134,8 +134,12 @@ class TriggerSweeper:
       with a WARNING the first time this sweeper sees that row so;
     - never fired, or ``last_fired_at`` unparseable (WARNING) → due;
     - now < last fired + interval → ``not_due``;
-    - now - last fired > *catch_up_factor* x interval → due, with one WARNING
-      containing "catch-up": it fires once, never a burst of missed windows;
+    - windows missed while no sweeper could fire them (this sweeper just
+      started, or the store was away) → what *catch_up* says: the latest
+      fires once ("latest", with a WARNING containing "catch-up" when the
+      row is more than *catch_up_factor* intervals overdue), none fires
+      ("skip", in ``missed``), or each fires in order, one a sweep, at most
+      *catch_up_limit* ("all"; older ones are recorded lost);
     - ``last_fired_at`` more than one interval in the future (a clock set
       wrong somewhere) → ``not_due``, with a WARNING, since firing would fire
       the window again for every replica that believes it;
@@ -183,6 +187,15 @@ class TriggerSweeper:
         hooks: an iterable of objects with ``on_trigger_fired(*, trigger)``,
             ``on_trigger_lost_claim(*, trigger)`` or
             ``on_trigger_invalid(*, trigger, reason)`` (see tickwork's hooks).
+        lease: seconds a claimed window is held before it must be renewed.
+        delivery: ``"at_most_once"`` or ``"at_least_once"``, as `Loop`'s.
+        replica: this sweeper's name in the store (the holder of its leases).
+        catch_up: ``"latest"``, ``"skip"`` or ``"all"``, as `Loop`'s. A
+            window is missed when it started before the previous sweep
+            listed the rows, or before the first sweep after a start or
+            after a listing that failed: a sweep that ran on time never
+            catches up.
+        catch_up_limit: with ``"all"``, the most missed windows fired; >= 1.
 
     Raises:
         InvalidConfigError: a value out of range (a `ValueError`).
