@@ -33,11 +33,13 @@ from tickwork._lease import (
     FAILED,
     GONE,
     HELD,
+    PAUSED,
     SUCCEEDED,
     TAKEN,
     WON,
     Claim,
     Claimed,
+    WindowState,
 )
 from tickwork.triggers import (
     MemoryTriggerStore,
@@ -581,3 +583,187 @@ async def _bad_window_call(store: TriggerStore, call: str) -> object:
     if call == "lease":
         return await store.renew_leases("loop", [], lease=0)
     return await store.finish_windows("loop", [("x", 1, "done")])
+
+
+# --- stored pause and resume; when a window was claimed and ended -------------
+
+TEN_MINUTES_US = 600_000_000
+
+
+async def _loop_state(store: TriggerStore, name: str) -> WindowState:
+    """The window state of loop *name*, which must have a row."""
+    [state] = [row.state for row in await store.loops() if row.name == name]
+    return state
+
+
+async def test_pausing_a_loop_makes_its_row_paused_and_claims_answer_paused(
+    store: TriggerStore,
+) -> None:
+    """set_paused on a loop with no row makes it paused; its claims change nothing."""
+    await store.set_paused("loop", "nightly", True)
+    state = await _loop_state(store, "nightly")
+    assert state.paused
+    assert (state.window, state.token, state.resumed) == (None, 0, None)
+    now = await _store_now(store)
+    want = Claim("nightly", now - HOUR_US, now - HOUR_US)
+    (answer,) = await store.claim_windows("loop", [want], lease=LEASE, holder="a")
+    assert (answer.status, answer.window, answer.token) == (PAUSED, None, 0)
+    assert await _loop_state(store, "nightly") == state
+
+
+async def test_resuming_a_loop_notes_when_and_its_claims_win_again(
+    store: TriggerStore,
+) -> None:
+    """A resume notes when on the store's clock; windows from before it are passed over.
+
+    Pausing a paused loop, or resuming a running one, changes nothing.
+    """
+    now = await _store_now(store)
+    first = Claim("nightly", now - HOUR_US, now - HOUR_US)
+    (won,) = await store.claim_windows("loop", [first], lease=LEASE, holder="a")
+    assert await store.finish_windows("loop", [("nightly", won.token, SUCCEEDED)])
+    await store.set_paused("loop", "nightly", True)
+    await store.set_paused("loop", "nightly", True)
+    paused = await _loop_state(store, "nightly")
+    assert paused.paused
+    assert (paused.window, paused.token, paused.resumed) == (first.window, 1, None)
+    await store.set_paused("loop", "nightly", False)
+    later = await _store_now(store)
+    resumed = await _loop_state(store, "nightly")
+    assert not resumed.paused
+    assert resumed.resumed is not None
+    assert now <= resumed.resumed <= later
+    await store.set_paused("loop", "nightly", False)
+    assert (await _loop_state(store, "nightly")).resumed == resumed.resumed
+    # A window that started while the loop was paused is passed over.
+    during = Claim("nightly", now - HOUR_US // 2, now - HOUR_US // 2)
+    (passed,) = await store.claim_windows("loop", [during], lease=LEASE, holder="b")
+    assert (passed.status, passed.window, passed.token) == (PAUSED, during.window, 1)
+    again = Claim("nightly", later, later, step=HOUR_US // 4)
+    (answer,) = await store.claim_windows("loop", [again], lease=LEASE, holder="b")
+    assert (answer.status, answer.token, answer.missed) == (WON, 2, 0)
+
+
+async def test_resuming_a_loop_with_no_row_makes_its_row_as_pausing_does(
+    store: TriggerStore,
+) -> None:
+    """set_paused(False) on a loop with no row makes the row: running, never resumed.
+
+    Like pausing it (the docstring: "a loop's row is made if it has none
+    yet"), and like resuming a loop that was never paused: nothing to note.
+    """
+    await store.set_paused("loop", "nightly", False)
+    state = await _loop_state(store, "nightly")
+    assert (bool(state.paused), state.resumed, state.token) == (False, None, 0)
+
+
+async def test_loops_report_paused_as_a_bool(store: TriggerStore) -> None:
+    """LoopRow.state.paused is a bool, as WindowState declares it, in every store."""
+    await store.set_paused("loop", "nightly", True)
+    await _store_now(store)
+    paused = {row.name: row.state.paused for row in await store.loops()}
+    assert paused == {"nightly": True, "probe": False}
+    assert all(type(value) is bool for value in paused.values())
+
+
+async def test_pausing_a_trigger_is_disabling_it(store: TriggerStore) -> None:
+    """Pausing a trigger is disabling it: its claims answer paused till it resumes."""
+    row = await store.add(name="refresh", interval="15m")
+    await store.set_paused("trigger", "refresh", True)
+    assert list(await store.enabled()) == []
+    [stored] = await store.all()
+    assert stored.enabled is False
+    now = await _store_now(store)
+    want = Claim(row.id, now - HOUR_US, now - HOUR_US)
+    (answer,) = await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
+    assert (answer.status, answer.token) == (PAUSED, 0)
+    await store.set_paused("trigger", "refresh", False)
+    assert [r.name for r in await store.enabled()] == ["refresh"]
+    later = await _store_now(store)
+    want = Claim(row.id, later, later)
+    (answer,) = await store.claim_windows("trigger", [want], lease=LEASE, holder="a")
+    assert (answer.status, answer.token) == (WON, 1)
+
+
+@pytest.mark.parametrize("via", ["set_enabled", "set_paused"])
+async def test_enabling_a_disabled_trigger_is_a_resume_not_a_catch_up(
+    store: TriggerStore, via: str
+) -> None:
+    """Windows a trigger was disabled for are not missed; an enabled one's are.
+
+    Both ran the window 100 minutes ago; at the next claim the one disabled
+    and enabled since misses nothing, the other the 10 windows of the grid
+    that started since. Enabling a trigger that is enabled notes no resume.
+    """
+    paused = await store.add(name="paused", interval="10m")
+    running = await store.add(name="running", interval="10m")
+    now = await _store_now(store)
+    old = now - 10 * TEN_MINUTES_US
+    first = [Claim(r.id, old, old, step=TEN_MINUTES_US) for r in (paused, running)]
+    won = await store.claim_windows("trigger", first, lease=LEASE, holder="a")
+    assert [a.status for a in won] == [WON, WON]
+    outcomes = [(a.key, a.token, SUCCEEDED) for a in won]
+    assert await store.finish_windows("trigger", outcomes) == [True, True]
+    if via == "set_enabled":
+        await store.set_enabled("paused", False)
+        await store.set_enabled("paused", True)
+    else:
+        await store.set_paused("trigger", "paused", True)
+        await store.set_paused("trigger", "paused", False)
+    await store.set_enabled("running", True)
+    later = await _store_now(store)
+    wants = [Claim(r.id, later, later, step=TEN_MINUTES_US) for r in (paused, running)]
+    answers = await store.claim_windows("trigger", wants, lease=LEASE, holder="b")
+    assert [(a.status, a.missed) for a in answers] == [(WON, 0), (WON, 10)]
+
+
+async def test_a_claim_and_its_outcome_record_when_they_happened(
+    store: TriggerStore,
+) -> None:
+    """claimed is when a claim won, ended when its outcome came; loops() shows both."""
+    now = await _store_now(store)
+    want = Claim("job", now - HOUR_US, now - HOUR_US)
+    (won,) = await store.claim_windows("loop", [want], lease=LEASE, holder="a")
+    state = await _loop_state(store, "job")
+    assert (state.claimed, state.ended) == (won.now, None)
+    assert await store.finish_windows("loop", [("job", won.token, SUCCEEDED)])
+    later = await _store_now(store)
+    state = await _loop_state(store, "job")
+    assert state.claimed == won.now
+    assert state.ended is not None
+    assert won.now <= state.ended <= later
+    # A refused outcome (a stale token) records no end.
+    assert await store.finish_windows("loop", [("job", 99, FAILED)]) == [False]
+    assert (await _loop_state(store, "job")).ended == state.ended
+    # The next claim notes its own time and clears the end.
+    again = Claim("job", later, later)
+    (next_,) = await store.claim_windows("loop", [again], lease=LEASE, holder="b")
+    state = await _loop_state(store, "job")
+    assert (state.claimed, state.ended, state.token) == (next_.now, None, 2)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "paused", "error", "match"),
+    [
+        ("trigger", "nope", True, UnknownTriggerError, "no trigger named 'nope'"),
+        ("trigger", "nope", False, UnknownTriggerError, "no trigger named 'nope'"),
+        ("job", "refresh", True, InvalidConfigError, "'kind' must be 'trigger' or"),
+        ("loop", "refresh", 1, WrongTypeError, "'paused' must be a bool"),
+        ("trigger", "refresh", "no", WrongTypeError, "'paused' must be a bool"),
+        ("loop", "refresh", None, WrongTypeError, "'paused' must be a bool"),
+    ],
+)
+async def test_set_paused_refuses_bad_arguments_and_changes_nothing(  # noqa: PLR0917
+    store: TriggerStore,
+    kind: str,
+    name: str,
+    paused: object,
+    error: type[Exception],
+    match: str,
+) -> None:
+    """An unknown trigger, a bad kind or a paused that is not a bool raise by name."""
+    row = await store.add(name="refresh", interval="15m")
+    with pytest.raises(error, match=match):
+        await store.set_paused(kind, name, paused)  # type: ignore[arg-type]
+    assert list(await store.all()) == [row]
+    assert list(await store.loops()) == []

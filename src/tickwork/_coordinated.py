@@ -90,7 +90,7 @@ class CoordinatedRunner:
         self._update: Loop | None = None
         self._hold: Hold | None = None  # the run in flight's lease
         self._timeout = math.inf  # the run in flight's own deadline
-        self._reported: int | None = None  # the window whose catch-up was told
+        self._catching_up = False  # an outage's catch-up was told, not over yet
         self.in_flight = False
         self.last_started: float | None = None
         self.last_duration: float | None = None
@@ -242,7 +242,7 @@ class CoordinatedRunner:
                 ahead = (micros(fire) - EARLY_US - answer.now) / 1e6
                 await self._wait_until(trio.current_time() + max(ahead, 0.001))
                 continue
-            self._caught(life, answer, start)
+            self._caught(life, answer)
             if status == _lease.WON:
                 if await self._won(
                     life, answer, start, (fire, following, sent_at), keep=wanted
@@ -253,6 +253,8 @@ class CoordinatedRunner:
             elif status == _lease.HELD:
                 self._skipped(life, 1)
             elif status == _lease.PAUSED:
+                if answer.lost_window is not None:  # abandoned before the pause
+                    self._lost(life, answer.lost_window)
                 self.paused += 1
                 life.hooks.emit(
                     "on_window_paused", name=loop.name, count=1, kind="loop"
@@ -294,11 +296,18 @@ class CoordinatedRunner:
         )
         return self.grid, loop
 
-    def _caught(self, life: Life, answer: _lease.Claimed, start: int) -> None:
-        """Report and count a catch-up, once per window wanted."""
-        if answer.missed == 0 or self._reported == start:
+    def _caught(self, life: Life, answer: _lease.Claimed) -> None:
+        """Report and count a catch-up, once per outage.
+
+        With "all" every claim until the last window owed finds missed
+        windows still; they belong to the catch-up already told.
+        """
+        if answer.missed == 0:
+            self._catching_up = False
             return
-        self._reported = start
+        if self._catching_up:
+            return
+        self._catching_up = True
         loop = self.loop
         lost = answer.lost
         if answer.status == _lease.MISSED:

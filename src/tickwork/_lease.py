@@ -218,10 +218,17 @@ def claim(  # noqa: PLR0911 - one answer per rule, in order
         return _won(state, want, now, lease, holder, last, state.attempt + 1, None)
     if last is not None and last >= want.window:
         return None, _answer(want.key, TAKEN, state, now)
-    if not running and state.resumed is not None and want.window < state.resumed:
-        # It started while the schedule was paused: passed over, not run.
+    if state.resumed is not None and want.window < state.resumed:
+        # It started while the schedule was paused: passed over, not run
+        # (an abandoned run before it ends, as lost).
         new = attrs.evolve(state, window=want.window)
-        return new, _answer(want.key, PAUSED, new, now)
+        if running:
+            new = attrs.evolve(
+                new, outcome=CANCELLED, lease_until=None, lost=state.lost + 1
+            )
+        return new, attrs.evolve(
+            _answer(want.key, PAUSED, new, now), lost_window=last if running else None
+        )
     if now < want.fire - EARLY_US:
         return None, _answer(want.key, EARLY, state, now)
     abandoned = running or (
@@ -252,8 +259,7 @@ def _leased(
 def missed_before(state: WindowState, want: Claim) -> int:
     """How many windows of *want*'s grid passed between the last claim and it.
 
-    Windows that started while the last run was in flight (from its claim
-    to its outcome, or to the end of an abandoned run's lease) were
+    Windows that started while the last run was in flight (`_busy`) were
     skipped, and windows before the last resume were paused: neither was
     missed. A schedule never claimed has no history, so nothing was missed.
     """
@@ -264,11 +270,26 @@ def missed_before(state: WindowState, want: Claim) -> int:
     if state.resumed is not None:
         lower = max(lower, state.resumed)
     count = _windows(want, lower, want.window)
-    busy_from = state.claimed
-    busy_to = state.ended if state.ended is not None else state.lease_until
-    if busy_from is not None and busy_to is not None:
-        count -= _windows(want, max(lower, busy_from), min(busy_to + 1, want.window))
+    busy = _busy(state, want)
+    if busy is not None:
+        count -= _windows(want, max(lower, busy[0]), min(busy[1], want.window))
     return count
+
+
+def _busy(state: WindowState, want: Claim) -> tuple[int, int] | None:
+    """The starts of windows that a replica found held by the last run.
+
+    From its claim to its outcome (or to the end of an abandoned run's
+    lease), widened at the end by half an interval and `EARLY_US`: a
+    window's jitter may put its fire instant up to half an interval before
+    its start, and a claim may come 1 s before its fire, so a window
+    starting that soon after the run ended may have been claimed, found
+    held and skipped while the run still went. None: no run claimed yet.
+    """
+    end = state.ended if state.ended is not None else state.lease_until
+    if state.claimed is None or end is None:
+        return None
+    return state.claimed, end + want.step // 2 + EARLY_US + 1
 
 
 def _windows(want: Claim, low: int, high: int) -> int:
@@ -302,7 +323,12 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
     if state.window is None and not want.fresh:
         return None, _answer(want.key, MISSED, state, now)
     gap = missed_before(state, want)
-    late = int(want.late and state.window is not None)
+    busy = _busy(state, want)
+    late = int(
+        want.late
+        and state.window is not None
+        and not (busy is not None and busy[0] <= want.window < busy[1])
+    )
     if gap + late == 0:
         return _won(state, want, now, lease, holder, want.window, 1, lost_window)
     if want.catch_up == "skip" and late:

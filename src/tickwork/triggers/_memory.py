@@ -217,7 +217,7 @@ class MemoryTriggerStore(StoreContext):
         if kind == "trigger":
             self._set_enabled(name, enabled=not paused)
             return
-        state = self._loops.get(name, WindowState())
+        state = self._loops.setdefault(name, WindowState())  # made, like a claim's
         if state.paused != paused:
             resumed = state.resumed if paused else micros(self.clock())
             self._loops[name] = attrs.evolve(state, paused=paused, resumed=resumed)

@@ -506,12 +506,11 @@ class PostgresTriggerStore(StoreContext):
         await self._run(
             lambda c: c.execute(
                 "INSERT INTO tickwork_loops AS t (name, paused, resumed_us) "  # noqa: S608 - constants
-                f"VALUES (%s, %s, CASE WHEN %s THEN NULL ELSE {_NOW} END) "
+                "VALUES (%s, %s, NULL) "
                 "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
                 "resumed_us = CASE WHEN excluded.paused THEN t.resumed_us "
-                "ELSE excluded.resumed_us END WHERE t.paused IS DISTINCT FROM "
-                "excluded.paused",
-                (name, paused, paused),
+                f"ELSE {_NOW} END WHERE t.paused IS DISTINCT FROM excluded.paused",
+                (name, paused),
             )
         )
 

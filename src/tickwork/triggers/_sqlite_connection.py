@@ -232,10 +232,19 @@ def _row(values: tuple[Any, ...]) -> TriggerRow:
     )
 
 
+def _state(*values: Any) -> WindowState:  # noqa: ANN401 - the columns as read
+    """A window state from its columns as read, the paused flag (0 or 1) as a bool."""
+    # The window columns fill the fields before `paused`: mypy cannot know
+    # that *values[:-2] stops there.
+    return WindowState(  # type: ignore[misc]
+        *values[:-2], paused=bool(values[-2]), resumed=values[-1]
+    )
+
+
 def read_loops(connection: sqlite3.Connection) -> list[LoopRow]:
     """Every row of ``tickwork_loops``, ordered by name, as stored."""
     return [
-        LoopRow(name, WindowState(None, *state))
+        LoopRow(name, _state(None, *state))
         for name, *state in fetch(connection, _SELECT_LOOPS)
     ]
 
@@ -268,7 +277,7 @@ def read_states(
         part = tuple(unique[start : start + _CHUNK])
         marks = ", ".join("?" * len(part))
         for key, *state in fetch(connection, f"{select}({marks})", part):
-            states[key] = WindowState(*state)
+            states[key] = _state(*state)
     if create and kind == "loop":
         new = [key for key in unique if states[key] is None]
         execute_many(

@@ -267,9 +267,9 @@ class TriggerSweeper:
         # sweeper could fire it (None: none yet, or the last one failed).
         self._listed_at: int | None = None
         self.caught_up = self.missed = 0
-        # Trigger id -> the window whose catch-up was reported: "all" claims
+        # Triggers whose catch-up was reported and is not over: "all" claims
         # one owed window a sweep, and reports the catch-up once.
-        self._reported: dict[str, int] = {}
+        self._catching_up: set[str] = set()
         self.replica: str = (
             default_replica() if replica is None else check_name("replica", replica)
         )
@@ -456,6 +456,8 @@ class TriggerSweeper:
                 won.append((item, answer))
             elif answer.status in (HELD, PAUSED):  # paused: disabled since listed
                 outcome[item.row.name] = _HELD
+                if answer.lost_window is not None:  # abandoned before a pause
+                    self._window_lost(item.row, answer.lost_window)
             elif answer.status == MISSED:
                 outcome[item.row.name] = _MISSED
                 self._caught(item, answer)
@@ -555,7 +557,7 @@ class TriggerSweeper:
         """
         row = item.row
         if answer.missed == 0:
-            self._reported.pop(row.id, None)
+            self._catching_up.discard(row.id)
             return
         if answer.status == MISSED:
             running = 0
@@ -564,9 +566,9 @@ class TriggerSweeper:
         else:
             running = int(answer.catching_up)
         self.caught_up += answer.catching_up
-        if self._reported.get(row.id) == item.window:
+        if row.id in self._catching_up:
             return
-        self._reported[row.id] = item.window
+        self._catching_up.add(row.id)
         self.missed += answer.missed - running - answer.lost
         self.lost += answer.lost
         if self.catch_up != "latest":
