@@ -209,3 +209,21 @@ async def test_a_replace_run_in_flight_at_stop_finishes_within_the_grace(
     assert trio.current_time() == 22
     stats = a.stats()["job"]
     assert (stats.replaced, stats.succeeded, stats.cancelled) == (1, 1, 0)
+
+
+async def test_update_moves_a_coordinated_loop_to_its_new_grid_after_the_next_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """update(interval=20) at 15: window 20 runs as planned, then 40 and 60."""
+    store = MemoryTriggerStore(clock=wall)
+    runs: Runs = []
+    a = _replica(store, "a", _job(runs, "a", 1))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await trio.sleep_until(15)
+        loop = a.update("job", interval=20, timeout=5)
+        await trio.sleep_until(65)
+        a.stop()
+    assert (loop.interval, loop.timeout) == (20, 5)
+    assert [window for _, _, window in runs] == [0, 10, 20, 40, 60]
+    assert a.stats()["job"].runs == 5

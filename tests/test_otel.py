@@ -241,3 +241,41 @@ def test_coordination_events_count_by_kind(per_trigger: bool) -> None:  # noqa: 
         key("tickwork.window.lost", kind="trigger", **named): 1,
         key("tickwork.lease.renewal_failures", kind="trigger", **named): 2,
     }
+
+
+def test_policy_events_count_paused_missed_caught_up_and_lost_windows() -> None:
+    """A pause counts its windows; a catch-up splits missed into run, lost, neither."""
+    metrics = Metrics()
+    hooks = metrics.hooks
+    hooks.on_window_paused(name="renew", count=3, kind="loop")
+    hooks.on_catch_up(name="renew", missed=5, running=1, lost=0, kind="loop")
+    hooks.on_catch_up(name="t", missed=5, running=3, lost=2, kind="trigger")
+    hooks.on_catch_up(name="t", missed=4, running=0, lost=0, kind="trigger")
+    sums, _ = metrics.read()
+    assert sums == {
+        key("tickwork.window.paused", kind="loop", loop="renew"): 3,
+        key("tickwork.window.caught_up", kind="loop", loop="renew"): 1,
+        key("tickwork.window.missed", kind="loop", loop="renew"): 4,
+        key("tickwork.window.caught_up", kind="trigger"): 3,
+        key("tickwork.window.lost", kind="trigger"): 2,
+        key("tickwork.window.missed", kind="trigger"): 4,
+    }
+
+
+async def test_a_replaced_run_is_counted_by_its_outcome(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """overlap="replace" runs end with outcome "replaced" in tickwork.loop.runs."""
+    metrics = Metrics()
+
+    async def slow() -> None:
+        await trio.sleep(5)
+
+    loop = Loop(name="r", fn=slow, interval=1, jitter=0, overlap="replace")
+    scheduler = Scheduler([loop], hooks=[metrics.hooks])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep(2.5)
+        scheduler.stop(grace=0)
+    sums, _ = metrics.read()
+    assert sums[key("tickwork.loop.runs", loop="r", outcome="replaced")] == 2

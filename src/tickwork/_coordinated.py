@@ -128,11 +128,6 @@ class CoordinatedRunner:
         )
 
     @property
-    def in_flight_or_paused(self) -> bool:
-        """Whether a run is in flight (run_now never applies here anyway)."""
-        return self.in_flight
-
-    @property
     def configured(self) -> Loop:
         """The loop as last configured: a pending update, or the one running."""
         return self.loop if self._update is None else self._update
