@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ def namespace() -> dict[str, Any]:
     }
     loop = Loop(name="a", fn=job, interval=1)
     names.update(
+        datetime=datetime,
         job=job,
         ready=ready,
         sync=sync,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tickwork._backoff import Backoff
 from tickwork._context import NotInRunError, RunContext, current_run
+from tickwork._cron import CronSchedule
 from tickwork._errors import (
     InvalidConfigError,
     LeaseLostError,
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_WAIT",
     "PENDING",
     "Backoff",
+    "CronSchedule",
     "Done",
     "Failed",
     "InvalidConfigError",
