@@ -34,6 +34,7 @@ BENCHMARKS = [
     ["trigger_sweep.py"],
     ["coordinated.py"],
     ["trigger_windows.py"],
+    ["cron.py"],
 ]
 
 
