@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tickwork._lease import (
+    ANY_WINDOW,
     CANCELLED,
     EARLY,
     EARLY_US,
@@ -25,6 +26,7 @@ from tickwork._lease import (
     HELD,
     MISSED,
     PAUSED,
+    REPLACED,
     SUCCEEDED,
     TAKEN,
     WON,
@@ -547,7 +549,9 @@ def test_a_takeover_fences_the_old_holder(  # noqa: PLR0917
     """While a lease holds an earlier window, replace wins with a new token.
 
     Then the old token's renewal and outcome are refused; without replace
-    the window is held; the same or an earlier window is taken.
+    the window is held; the same or an earlier window is taken. Windows
+    still owed to the old claim (it came after they started) are recorded
+    lost, never dropped silently.
     """
     fire = T0 + held_for
     state, old = _apply(
@@ -567,7 +571,11 @@ def test_a_takeover_fences_the_old_holder(  # noqa: PLR0917
             window,
             old.token + 1,
         )
-        assert (new.holder, new.window, new.attempt, new.lost) == ("b", window, 1, 0)
+        # Windows between that started before the old claim were owed to
+        # it (a late claim): passed over, recorded lost.
+        owed = missed_before(state, want)
+        assert (new.holder, new.window, new.attempt) == ("b", window, 1)
+        assert new.lost == answer.lost == owed
         assert answer.lost_window is None  # replaced, not lost
         assert renew(new, old.token, now, lease) is None
         assert finish(new, old.token, SUCCEEDED, now) == (None, False)
@@ -827,3 +835,57 @@ def test_on_time_claims_are_won_or_held_whatever_the_jitter(o: Overruns) -> None
     """Whatever the offsets, each on-time claim is won or held, never taken or early."""
     answers = _play_overruns(o)
     assert {a.status for a in answers} <= {WON, HELD}
+
+
+# --- found by the torture run with overlap="replace" and catch_up="all" --------
+
+
+def test_a_replaced_window_is_never_run_again_at_least_once() -> None:
+    """A run cut by the next window is recorded replaced; redo skips it."""
+    step = MINUTE
+    state, won = _apply(WindowState(), Claim(KEY, T0, T0, step=step), T0)
+    ended, recorded = finish(state, won.token, REPLACED, T0 + step)
+    assert recorded
+    assert ended is not None
+    want = Claim(KEY, T0 + step, T0 + step, redo_from=ANY_WINDOW, step=step)
+    _, answer = _apply(ended, want, T0 + step)
+    assert (answer.status, answer.window, answer.attempt) == (WON, T0 + step, 1)
+
+
+def test_catch_up_all_after_a_hung_catch_up_run_runs_the_last_limit_windows() -> None:
+    """Owed windows below a hung run's span run; the oldest are lost, none dropped.
+
+    Window 0 was caught up late (claimed at 20 s) and hung until its lease
+    ended at 24 s; windows every 2 s. Claimed again at 32 s for window 30 s
+    (late) with limit 10: windows 2-18 and 28 were missed (20-26 were held), so the
+    last nine before 30 (12 ... 28) run, then 30; 2 ... 10 are recorded lost.
+    """
+    step = 2 * S
+    state = WindowState(
+        window=T0, token=1, claimed=T0 + 20 * S, lease_until=T0 + 24 * S, holder="a"
+    )
+    want = Claim(
+        KEY, T0 + 30 * S, T0 + 30 * S, step=step, late=True, catch_up="all", limit=10
+    )
+    final, answers, _ = _catch_up(state, want, T0 + 32 * S, 1)
+    runs = [a.window for a in answers if a.won]
+    assert runs == [T0 + k * S for k in range(12, 31, 2)]
+    assert (answers[0].missed, answers[0].lost, answers[0].lost_window) == (11, 5, T0)
+    assert [a.lost for a in answers[1:]] == [0] * (len(answers) - 1)
+    assert final.lost == 1 + 5  # the abandoned window 0, and 2 ... 10
+
+
+def test_a_replace_takeover_during_a_catch_up_records_the_owed_windows_lost() -> None:
+    """Taking over a caught-up run's lease passes its owed windows over, told.
+
+    Window 0 (every second) was caught up at 10 s; its run still holds the
+    lease at 11.5 s when a replace claim for window 11 takes it over: windows
+    1 ... 9 were owed, never run, so they are recorded lost and reported.
+    """
+    step = S
+    state, _ = _apply(WindowState(), Claim(KEY, T0, T0, step=step), T0 + 10 * S)
+    want = Claim(KEY, T0 + 11 * S, T0 + 11 * S, step=step, replace=True)
+    new, answer = _apply(state, want, T0 + 11 * S + S // 2)
+    assert (answer.status, answer.window, answer.token) == (WON, T0 + 11 * S, 2)
+    assert (answer.missed, answer.lost) == (9, 9)
+    assert new.lost == 9

@@ -300,8 +300,8 @@ class CoordinatedRunner:
         if answer.missed == 0:
             self._catching_up = False
             return
-        if self._catching_up:
-            return
+        if self._catching_up and not answer.lost:
+            return  # owed windows of a catch-up already told
         self._catching_up = True
         loop = self.loop
         lost = answer.lost
@@ -585,7 +585,7 @@ class CoordinatedRunner:
                 extra={"tickwork_loop": loop.name},
             )
             life.hooks.emit("on_run_timed_out", loop=loop.name, duration=duration)
-        stored = CANCELLED if outcome in (_FENCED, REPLACED) else outcome
+        stored = CANCELLED if outcome is _FENCED else outcome
         try:
             recorded = await self.coordinator.finish(loop.name, token, stored)
         except Exception:

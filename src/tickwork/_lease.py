@@ -28,8 +28,11 @@ SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 TIMED_OUT: Final = "timed_out"
 CANCELLED: Final = "cancelled"
-OUTCOMES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, CANCELLED})
-"""What `finish` records; a cut run (shutdown, a lost lease) is ``cancelled``."""
+REPLACED: Final = "replaced"
+OUTCOMES: Final = frozenset({SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, REPLACED})
+"""What `finish` records; a cut run (shutdown, a lost lease) is ``cancelled``;
+one cut by the next window (``overlap="replace"``) is ``replaced``, and is
+never run again, even at least once: the window that cut it ran instead."""
 
 EARLY_US: Final = 1_000_000
 """A window is claimable once the store's clock reaches its fire instant
@@ -252,8 +255,15 @@ def _leased(
     if now < want.fire - EARLY_US:
         return None, _answer(want.key, EARLY, state, now)
     # Taken over: the holder's token is superseded, so it is fenced; its
-    # window ends replaced, not lost.
-    return _won(state, want, now, lease, holder, want.window, 1, None)
+    # window ends replaced, not lost. Windows still owed to a catch-up the
+    # run was part of are passed over: recorded lost, and told.
+    new, answer = _won(state, want, now, lease, holder, want.window, 1, None)
+    lost = missed_before(state, want)
+    if not lost:
+        return new, answer
+    return attrs.evolve(new, lost=new.lost + lost), attrs.evolve(
+        answer, missed=lost, lost=lost
+    )
 
 
 def missed_before(state: WindowState, want: Claim) -> int:
@@ -349,9 +359,12 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
             missed=gap + 1,
         )
     if want.catch_up == "all":
+        # The last `owed` windows before *want* run, oldest first (one held
+        # by an overrun among them too: it had no run of its own); the
+        # missed ones before them are recorded lost.
         owed = min(gap, want.limit - late)
-        lost = gap - owed
         window = want.window - owed * want.step
+        lost = missed_before(state, attrs.evolve(want, window=window))
         new, answer = _won(state, want, now, lease, holder, window, 1, lost_window)
         new = attrs.evolve(new, lost=new.lost + lost)
         return new, attrs.evolve(

@@ -77,8 +77,8 @@ class TriggerRow:
     """When the last claim's lease ends (store clock, microseconds); None
     once its outcome is recorded."""
     outcome: str | None = None
-    """How the last window ended: succeeded, failed, timed_out or cancelled;
-    None while it is in flight, or if its holder vanished."""
+    """How the last window ended: succeeded, failed, timed_out, cancelled or
+    replaced; None while it is in flight, or if its holder vanished."""
     attempt: int = 0
     """Which attempt at the last window the last claim was (at least once)."""
     lost: int = 0

@@ -566,7 +566,7 @@ class TriggerSweeper:
         else:
             running = int(answer.catching_up)
         self.caught_up += answer.catching_up
-        if row.id in self._catching_up:
+        if row.id in self._catching_up and not answer.lost:
             return
         self._catching_up.add(row.id)
         self.missed += answer.missed - running - answer.lost
