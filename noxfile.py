@@ -108,7 +108,7 @@ def torture(session: nox.Session) -> None:
 
     Prints one table and writes benchmarks/results/torture.json; fails if a
     requirement does. Arguments after ``--`` go to the script (``--seed N``,
-    ``--duration S``).
+    ``--duration S``, ``--overlap replace --catch-up all``).
     """
     _install(session, "torture", extras="[postgres]")
     session.run(

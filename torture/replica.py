@@ -13,12 +13,19 @@ fsync'ed before the job body runs, so a start without an end means the run
 was killed mid-run. Lines (``e`` is the event):
 
 - ``start`` / ``end``: a run or dispatch (schedule ``n``, ``kind``, window
-  ``w`` in µs, ``a`` attempt, ``tok`` token, ``t`` wall time; ``end`` has
-  ``how``: ``returned``, ``timeout`` or ``fenced`` (cut before its timeout)).
-- ``lost`` / ``fenced``: the ``on_window_lost`` / ``on_run_fenced`` hooks.
+  ``w`` in µs, ``a`` attempt, ``tok`` token, ``cu`` whether
+  ``current_run().catching_up``, ``t`` wall time; ``end`` has ``how``:
+  ``returned``, ``timeout`` or ``fenced`` (cut before its timeout; a run
+  the next window replaced is followed by a ``replaced`` line)).
+- ``lost`` / ``fenced`` / ``catchup`` / ``replaced``: the ``on_window_lost``
+  / ``on_run_fenced`` / ``on_catch_up`` hooks, and ``on_run_finished`` with
+  outcome ``"replaced"`` (``overlap="replace"``: the run just ended on this
+  replica was cut by the next window).
 - ``claim?`` / ``claimed`` / ``claim!``: every claim batch sent to a store,
-  the windows it won (with any ``lost_window`` the store recorded) or its
-  error; ``fin?`` / ``fin`` / ``fin!`` the same for outcomes; ``ren`` lease
+  the windows it won (with any ``lost_window`` the store recorded, and the
+  catch-up: ``missed``, ``lost`` beyond ``catch_up_limit``, ``catching_up``),
+  the answers not won that carry a catch-up or a lost window, or its error;
+  ``fin?`` / ``fin`` / ``fin!`` the same for outcomes; ``ren`` lease
   renewals refused or failed. A thin wrapper around the store writes them
   (the `TriggerStore` protocol, nothing private), so that a lost window can
   be traced to the replica that held it even when that replica died before
@@ -120,11 +127,30 @@ class RecordingStore:
             events.write({"e": "claim!", "b": batch, "err": type(exc).__name__})
             raise
         won = [
-            [self._name(a.key), a.window, a.token, a.attempt, a.lost_window]
+            [
+                self._name(a.key),
+                a.window,
+                a.token,
+                a.attempt,
+                a.lost_window,
+                a.missed,
+                a.lost,
+                a.catching_up,
+            ]
             for a in answers
             if a.won
         ]
-        events.write({"e": "claimed", "b": batch, "a": won})
+        # Not won, but the store changed something: a window recorded lost,
+        # or missed windows (catch_up="skip", or lost beyond the limit).
+        other = [
+            [self._name(a.key), a.status, a.window, a.lost_window, a.missed, a.lost]
+            for a in answers
+            if not a.won and (a.lost_window is not None or a.missed or a.lost)
+        ]
+        line: dict[str, Any] = {"e": "claimed", "b": batch, "a": won}
+        if other:
+            line["x"] = other
+        events.write(line)
         return answers
 
     async def renew_leases(
@@ -184,6 +210,28 @@ class Hook:
         """A run or dispatch cut by its lease, or that ended after losing it."""
         self._events.write({"e": "fenced", "n": name, "d": round(duration, 4)})
 
+    def on_catch_up(
+        self, *, name: str, missed: int, running: int, lost: int, kind: str
+    ) -> None:
+        """Windows missed while no replica could run them: what runs, what is lost."""
+        self._events.write(
+            {
+                "e": "catchup",
+                "n": name,
+                "missed": missed,
+                "running": running,
+                "lost": lost,
+                "kind": kind,
+            }
+        )
+
+    def on_run_finished(
+        self, *, loop: str, outcome: str, duration: float, **_: object
+    ) -> None:
+        """Only a run the next window replaced (its end line says "fenced")."""
+        if outcome == "replaced":
+            self._events.write({"e": "replaced", "n": loop, "d": round(duration, 4)})
+
 
 class Jobs:
     """The job bodies: record start (fsync'ed) and end, sleep, hang 10 %."""
@@ -212,6 +260,7 @@ class Jobs:
             "w": micros(context.window),
             "a": context.attempt,
             "tok": context.token,
+            "cu": context.catching_up,
         }
         started = time.time()
         self._events.write(
@@ -269,6 +318,8 @@ async def main(config: dict[str, Any], name: str, events_path: Path, seed: int) 
             delivery=delivery,
             replica=name,
             hooks=hooks,
+            catch_up=config["catch_up"],
+            catch_up_limit=config["catch_up_limit"],
         ).loop(f"sweep-{db}")
         for db, delivery in config["trigger_delivery"].items()
     ]
@@ -281,6 +332,9 @@ async def main(config: dict[str, Any], name: str, events_path: Path, seed: int) 
             timeout=loop["timeout"],
             coordinated=True,
             delivery=loop["delivery"],
+            overlap=config["overlap"],
+            catch_up=config["catch_up"],
+            catch_up_limit=config["catch_up_limit"],
         )
         for loop in config["loops"]
     ]

@@ -16,6 +16,11 @@ the first second after it, and the stores' ``lost`` counters against the
 logs, each with PASS/FAIL; writes it to benchmarks/results/torture.json;
 exits 1 if a requirement fails.
 
+``--overlap`` (the coordinated loops') and ``--catch-up`` / ``--catch-up-limit``
+(the loops' and both sweepers') run the same torture under the run policies;
+the analysis then accepts a replace takeover's bounded overlap and explains
+windows lost beyond the catch-up limit (see README.md).
+
 Run: ``nox -s torture`` or ``python torture/run.py [--seed N] [--duration S]``.
 """
 
@@ -24,6 +29,7 @@ Run: ``nox -s torture`` or ``python torture/run.py [--seed N] [--duration S]``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -152,6 +158,9 @@ def build_config(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         "dispatch_timeout": args.timeout,
         "hang_rate": args.hang_rate,
         "store_options": {},
+        "overlap": args.overlap,
+        "catch_up": args.catch_up,
+        "catch_up_limit": args.catch_up_limit,
     }
 
 
@@ -389,6 +398,45 @@ def grid_starts(schedule: dict[str, Any], lo: float, hi: float) -> int:
     return max(0, last - first + 1)
 
 
+def unreported_catch_ups(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Claims' answers that recorded windows lost by a catch-up, unreported.
+
+    Each such answer must be followed, on its replica and before that
+    replica's next answer for the schedule, by an ``on_catch_up`` event with
+    the same *lost*; unless the replica wrote nothing after the answer (it
+    was killed in between).
+    """
+    pending: dict[tuple[str, str], dict[str, Any]] = {}
+    last_line: dict[str, float] = {}
+    unreported = []
+    for ev in events:
+        replica = ev["r"]
+        last_line[replica] = max(last_line.get(replica, 0.0), ev["t"])
+        if ev["e"] == "claimed":
+            answers = [(a[0], a[6], a[1], a[2]) for a in ev["a"] if len(a) > 5]
+            answers += [(x[0], x[5], x[2], None) for x in ev.get("x", [])]
+            for name, lost, window, token in answers:
+                if (replica, name) in pending:
+                    unreported.append(pending.pop((replica, name)))
+                if lost:
+                    pending[replica, name] = {
+                        "name": name,
+                        "replica": replica,
+                        "t": ev["t"],
+                        "window": window,
+                        "token": token,
+                        "lost": lost,
+                    }
+        elif ev["e"] == "catchup":
+            told = pending.pop((replica, ev["n"]), None)
+            if told is not None and told["lost"] != ev["lost"]:
+                unreported.append({**told, "reported": ev["lost"]})
+    unreported += [
+        told for told in pending.values() if last_line[told["replica"]] > told["t"]
+    ]
+    return sorted(unreported, key=lambda told: told["t"])
+
+
 def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
     config: dict[str, Any],
     events: list[dict[str, Any]],
@@ -432,6 +480,12 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
     hook_lost: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
     answer_lost: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
     hook_fenced: list[dict[str, Any]] = []
+    hook_catch_up: list[dict[str, Any]] = []  # on_catch_up events
+    # Windows recorded lost by a catch-up (beyond catch_up_limit), as the
+    # claims' answers say: (replica, when, lost) per schedule.
+    answer_catch_up: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
+    replaced_events = 0
+    last_run: dict[tuple[str, str], tuple[str, int]] = {}  # (replica, name) -> key
     renew_failures = Counter()
     anomalies: list[str] = []
     for ev in events:
@@ -441,6 +495,7 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             if key in runs:
                 anomalies.append(f"token {key} started twice: {runs[key]} and {ev}")
                 key = (ev["n"], -len(anomalies))
+            last_run[replica, ev["n"]] = key
             runs[key] = {
                 "name": ev["n"],
                 "kind": ev["kind"],
@@ -452,6 +507,7 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
                 "end": None,
                 "how": None,
                 "hang": ev["hang"],
+                "catching_up": ev.get("cu", False),
             }
         elif kind == "end":
             run = runs.get((ev["n"], ev["tok"]))
@@ -465,15 +521,29 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             waited = at - sent.get((replica, ev["b"]), at)
             if ev["a"] and waited > 0.9 * lease:
                 late_wins.append((replica, round(waited, 3), len(ev["a"])))
-            for name, window, token, attempt, lost_window in ev["a"]:
+            for name, window, token, attempt, lost_window, *catch in ev["a"]:
+                missed, cu_lost, catching_up = catch or (0, 0, False)
                 claims[name, token] = {
                     "window": window,
                     "attempt": attempt,
                     "replica": replica,
                     "t": at,
+                    "lost_window": lost_window,
+                    "missed": missed,
+                    "catch_up_lost": cu_lost,
+                    "catching_up": catching_up,
                 }
                 if lost_window is not None:
                     answer_lost[name, lost_window].append((replica, at))
+                if cu_lost:
+                    answer_catch_up[name].append((replica, at, cu_lost))
+            for name, _status, _window, lost_window, _missed, cu_lost in ev.get(
+                "x", []
+            ):
+                if lost_window is not None:
+                    answer_lost[name, lost_window].append((replica, at))
+                if cu_lost:
+                    answer_catch_up[name].append((replica, at, cu_lost))
         elif kind == "claim?":
             sent[replica, ev["b"]] = at
             for name, window in ev["c"]:
@@ -493,6 +563,17 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             hook_lost[ev["n"], ev["w"]].append((replica, at))
         elif kind == "fenced":
             hook_fenced.append(ev)
+        elif kind == "catchup":
+            hook_catch_up.append(ev)
+        elif kind == "replaced":
+            # on_run_finished("replaced") follows the end line of the run
+            # the next window cut, on this replica (its end says "fenced").
+            replaced_events += 1
+            run = runs.get(last_run.get((replica, ev["n"]), ("", 0)))
+            if run is None or run["end"] is None or run["replica"] != replica:
+                anomalies.append(f"a replaced run without its end: {ev}")
+            else:
+                run["how"] = "replaced"
         elif kind == "ren":
             renew_failures[ev["err"]] += len(ev["l"])
 
@@ -540,14 +621,97 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
         and sum(r["how"] in COMPLETED for r in rs) > 1
     ]
 
-    # Overlaps: a run starting before an earlier-started run of its schedule ended.
+    # Takeovers (overlap="replace", coordinated loops): a claim won while
+    # the previous claim of its schedule still held its lease. Its answer
+    # names no lost window and no re-run (both need the lease to have
+    # passed), and the previous token never got its outcome recorded (once
+    # the new token exists, the old one's outcome is refused).
+    replace = config.get("overlap") == "replace"
+
+    def took_over(name: str, token: int) -> bool:
+        claim = claims.get((name, token))
+        if not replace or claim is None or schedules[name]["kind"] != "loop":
+            return False
+        previous = claims.get((name, token - 1))
+        return (
+            token > 1
+            and claim["lost_window"] is None
+            and claim["attempt"] == 1
+            and not fin_ok.get((name, token - 1))
+            and (previous is None or previous["window"] < claim["window"])
+        )
+
+    takeovers = {key for key in claims if took_over(*key)}
+    # Windows whose run the policy cut: by the next window on its own
+    # replica, or taken over by the next window's claim elsewhere.
+    replaced_windows = {
+        (r["name"], r["window"]) for r in runs.values() if r["how"] == "replaced"
+    } | {
+        (name, claims[name, token - 1]["window"])
+        for name, token in takeovers
+        if (name, token - 1) in claims
+    }
+
+    # Overlaps: a run starting before an earlier-started run of its schedule
+    # ended. With replace, a run whose lease was taken over (the older
+    # token: its run may even start a little after the taker's) may overlap
+    # the runs of later tokens until its holder's next renewal is refused:
+    # it must end within lease/3 (+ noise) of the start of the run that took
+    # it over (the claim of the next token; a run that ends before its
+    # first renewal may also overlap that run's successors, on the bound).
+    takeover_bound = lease / 3 + 0.5
+    # Unless the store went away before that renewal: then the refusal
+    # cannot come, and the run is fenced at 90 % of its lease (reckoned
+    # from its claim at the latest: a renewal before the takeover only
+    # moves it earlier) - the failure table's "store unreachable" row.
+    fence_bound = 0.9 * lease + 0.5
+
+    def taken_over_at(run: dict[str, Any]) -> float | None:
+        """When the next claim took *run*'s lease over (its run's start)."""
+        name, token = run["name"], run["token"]
+        if (name, token + 1) not in takeovers:
+            return None
+        taker = runs.get((name, token + 1))
+        return taker["start"] if taker is not None else claims[name, token + 1]["t"]
+
+    def takeover_ok(old: dict[str, Any], taken: float) -> bool | None:
+        """True: within lease/3; None: within the fence, the store away."""
+        if old["end"] <= taken + takeover_bound:
+            return True
+        claimed = claims.get((old["name"], old["token"]), {}).get("t", math.inf)
+        stopped, returned = outage.down_at, outage.back_at
+        assert stopped is not None  # noqa: S101 - the outage ran
+        assert returned is not None  # noqa: S101
+        if (
+            stopped <= taken + takeover_bound
+            and taken <= returned
+            and old["end"] <= claimed + fence_bound
+        ):
+            return None
+        return False
+
     overlaps = []
+    takeover_overlaps: list[tuple[dict[str, Any], dict[str, Any], float]] = []
+    fenced_overlaps: list[tuple[dict[str, Any], dict[str, Any], float]] = []
     for rs in by_schedule.values():
         rs.sort(key=lambda r: r["start"])
         longest: dict[str, Any] | None = None
         for run in rs:
             if longest is not None and run["start"] < longest["end"]:
-                overlaps.append((longest, run))
+                overlap = min(longest["end"], run["end"]) - run["start"]
+                old, new = sorted((longest, run), key=lambda r: r["token"])
+                taken = taken_over_at(old)
+                verdict = (
+                    False
+                    if taken is None or not new["token"] > old["token"] > 0
+                    else takeover_ok(old, taken)
+                )
+                if verdict:
+                    takeover_overlaps.append((old, new, overlap))
+                elif verdict is None:
+                    fenced_overlaps.append((old, new, overlap))
+                else:
+                    overlaps.append((longest, run))
             if longest is None or run["end"] > longest["end"]:
                 longest = run
 
@@ -610,6 +774,44 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             continue
         why, detail = explain(name, window)
         lost_amo[why].append({"name": name, "window": window, **detail})
+    # Missed windows beyond catch_up_limit (catch_up="all"), recorded lost
+    # by the claim that found the gap: counted, with no window named and
+    # no on_window_lost, but in its answer and its on_catch_up event.
+    catch_up_lost = Counter(
+        {name: sum(n for *_, n in told) for name, told in answer_catch_up.items()}
+    )
+    hook_catch_up_lost = Counter()
+    for ev in hook_catch_up:
+        hook_catch_up_lost[ev["n"]] += ev["lost"]
+    for name, n in sorted(catch_up_lost.items()):
+        if schedules[name]["delivery"] == "at_most_once":
+            lost_amo["lost beyond catch_up_limit"] += [{"name": name}] * n
+    # catch_up="all": the windows the first catch-up answer after the
+    # outage owes (missed - lost, oldest first, one grid step apart up to
+    # the window wanted), against the windows claimed since. An owed window
+    # nobody claimed was neither run nor recorded lost.
+    owed_windows: dict[str, list[int]] = {}
+    for (name, _token), claim in sorted(claims.items(), key=lambda i: i[1]["t"]):
+        if (
+            config.get("catch_up") == "all"
+            and name not in owed_windows
+            and back <= claim["t"]
+            and claim["missed"]
+        ):
+            owed = claim["missed"] - claim["catch_up_lost"]
+            step = schedules[name]["interval_us"]
+            owed_windows[name] = [claim["window"] + i * step for i in range(owed)]
+    claimed_windows = {(name, c["window"]) for (name, _), c in claims.items()}
+    owed_dropped = {
+        name: [w for w in ws if (name, w) not in claimed_windows]
+        for name, ws in owed_windows.items()
+    }
+    owed_dropped = {name: ws for name, ws in owed_dropped.items() if ws}
+    catch_up_lost_alo = sum(
+        n
+        for name, n in catch_up_lost.items()
+        if schedules[name]["delivery"] == "at_least_once"
+    )
 
     # At least once: every window claimed (or started, or recorded lost)
     # eventually completed, unless it was still in flight when the run ended.
@@ -624,9 +826,13 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
     alo_windows |= set(lost_alo_recorded)
     alo_lost = []
     alo_exempt = 0
+    alo_replaced = 0
     for key in sorted(alo_windows):
         rs = by_window.get(key, [])
         if any(r["how"] in COMPLETED for r in rs):
+            continue
+        if key in replaced_windows:  # overlap="replace": the next window won
+            alo_replaced += 1
             continue
         last_claim = max(
             (
@@ -648,8 +854,20 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             }
         )
 
-    # Fenced runs.
+    # Fenced runs (a replaced run is not: its end is relabelled "replaced").
     fenced_runs = [r for r in runs.values() if r["how"] == "fenced"]
+    replaced_runs = [r for r in runs.values() if r["how"] == "replaced"]
+    # At least once: a window whose run was replaced, run again (attempt + 1)
+    # because its stored outcome is "cancelled".
+    replaced_rerun = [
+        {k: r[k] for k in ("name", "window", "attempt", "token", "replica", "start")}
+        for r in runs.values()
+        if r["attempt"] > 1
+        and any(
+            o["how"] == "replaced" and o["attempt"] == r["attempt"] - 1
+            for o in by_window[r["name"], r["window"]]
+        )
+    ]
     fenced_in_outage = [r for r in fenced_runs if down <= r["end"] <= back + lease]
 
     # Recovery after the outage.
@@ -690,7 +908,36 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
         elif replica_back[name] > death - back:  # type: ignore[operator]
             replica_back[name] = None
 
-    # Fires per schedule in the first second after the return.
+    # Caught-up runs: catching_up, and a window older than the one due
+    # when the run started (the next window's fire instant had passed).
+    def older_than_due(run: dict[str, Any]) -> bool:
+        schedule = schedules[run["name"]]
+        slack = schedule["jitter"] * schedule["interval_us"] / 2
+        return (
+            run["catching_up"]
+            and run["window"] + schedule["interval_us"] + slack < run["start"] * 1e6
+        )
+
+    caught_up = sorted(
+        (r for r in runs.values() if r["start"] >= back and older_than_due(r)),
+        key=lambda r: r["start"],
+    )
+    caught_up_before = [
+        r for r in runs.values() if r["start"] < back and older_than_due(r)
+    ]
+    caught_by_schedule: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in caught_up:
+        caught_by_schedule[run["name"]].append(run)
+    caught_out_of_order = []
+    for name, rs in sorted(caught_by_schedule.items()):
+        order = [(r["window"], r["attempt"]) for r in rs]
+        if any(b <= a for a, b in itertools.pairwise(order)):
+            caught_out_of_order.append({"name": name, "windows": order})
+
+    # Fires per schedule in the first second after the return. Windows the
+    # outage made miss are owed with catch_up="all": up to the limit of them
+    # (+ the latest) may run back to back.
+    limit = config.get("catch_up_limit", 10)
     bursts = []
     first_second = Counter(
         r["name"] for r in runs.values() if back <= r["start"] <= back + 1
@@ -698,21 +945,49 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
     for name, count in sorted(first_second.items()):
         schedule = schedules[name]
         slack = schedule["jitter"] * schedule["interval_us"] / 2e6
-        allowed = 1 + grid_starts(schedule, back, back + 1 + slack)
+        owed = 1
+        if config.get("catch_up") == "all":
+            owed = max(1, min(grid_starts(schedule, down, back), limit + 1))
+        allowed = owed + grid_starts(schedule, back, back + 1 + slack)
         if schedule["delivery"] == "at_least_once":
             allowed += 1  # one abandoned window run again
         if count > allowed:
             bursts.append({"name": name, "fires": count, "allowed": allowed})
 
-    # The stores' lost counters against the logs.
+    # The stores' lost counters against the logs: windows recorded lost
+    # (hooks, claims' answers) plus those lost beyond catch_up_limit. A
+    # claim whose replica died before its answer came may have recorded
+    # one more lost window, or (catch_up="all", after the outage) a
+    # catch-up's worth of them.
     logged_lost = Counter(name for name, _ in recorded_lost)
     unheard_claims = Counter(name for name, window in intents if unheard(name, window))
+    unheard_catch_up = Counter(
+        name
+        for name, window in intents
+        if config.get("catch_up") == "all"
+        and any(back <= at for _, at in unheard(name, window))
+    )
     counter_mismatch = []
     for name in sorted(schedules):
         stored = state.get(name, {}).get("lost", 0)
-        logged = logged_lost.get(name, 0)
-        if not logged <= stored <= logged + unheard_claims.get(name, 0):
-            counter_mismatch.append({"name": name, "store": stored, "logs": logged})
+        logged = logged_lost.get(name, 0) + catch_up_lost.get(name, 0)
+        slack = unheard_claims.get(name, 0) + unheard_catch_up.get(
+            name, 0
+        ) * grid_starts(schedules[name], down, back)
+        if not logged <= stored <= logged + slack:
+            counter_mismatch.append(
+                {
+                    "name": name,
+                    "store": stored,
+                    "logs": logged,
+                    "catch_up_lost": catch_up_lost.get(name, 0),
+                }
+            )
+    # Every catch-up that recorded lost windows is reported by on_catch_up,
+    # unless its replica died between the answer and the hook.
+    catch_up_unreported = unreported_catch_ups(
+        sorted(events, key=lambda ev: (ev["r"], ev["t"]))
+    )
     store_alo_lost = sum(
         state.get(n, {}).get("lost", 0)
         for n, s in schedules.items()
@@ -734,6 +1009,25 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
         "amo_started_twice": amo_started_twice,
         "alo_completed_twice": alo_completed_twice,
         "overlaps": overlaps,
+        "takeover_overlaps": takeover_overlaps,
+        "fenced_overlaps": fenced_overlaps,
+        "takeovers": len(takeovers),
+        "replaced_runs": replaced_runs,
+        "replaced_events": replaced_events,
+        "replaced_rerun": replaced_rerun,
+        "alo_replaced": alo_replaced,
+        "catch_up_events": hook_catch_up,
+        "catch_up_lost": sum(catch_up_lost.values()),
+        "catch_up_lost_alo": catch_up_lost_alo,
+        "hook_catch_up_lost": sum(hook_catch_up_lost.values()),
+        "catch_up_unreported": catch_up_unreported,
+        "caught_up": caught_up,
+        "owed_windows": sum(len(ws) for ws in owed_windows.values()),
+        "owed_schedules": len(owed_windows),
+        "owed_dropped": owed_dropped,
+        "caught_up_schedules": len(caught_by_schedule),
+        "caught_up_before": caught_up_before,
+        "caught_out_of_order": caught_out_of_order,
         "lost_amo": lost_amo,
         "lost_alo": alo_lost,
         "lost_alo_recorded": lost_alo_recorded,
@@ -755,7 +1049,7 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
         "counter_mismatch": counter_mismatch,
         "store_lost": sum(s.get("lost", 0) for s in state.values()),
         "store_alo_lost": store_alo_lost,
-        "logged_lost": sum(logged_lost.values()),
+        "logged_lost": sum(logged_lost.values()) + sum(catch_up_lost.values()),
         "unheard_claims": sum(unheard_claims.values()),
         "claims_logged": len(claims),
         "tokens_in_store": tokens_in_store,
@@ -793,6 +1087,7 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
     """Print the table; the JSON payload and whether every requirement passed."""
     assert outage.down_at is not None  # noqa: S101
     assert outage.back_at is not None  # noqa: S101
+    replace = args.overlap == "replace"
     lost_amo = result["lost_amo"]
     explained = {why: len(v) for why, v in lost_amo.items() if why != "unexplained"}
     unexplained = len(lost_amo.get("unexplained", []))
@@ -843,15 +1138,42 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
     )
     add(
         "overlaps (same schedule, wall time)",
-        str(len(result["overlaps"])),
+        str(len(result["overlaps"]))
+        + (" (replace takeovers within the bound apart)" if replace else ""),
         "0",
         not result["overlaps"],
+    )
+    bound = args.lease / 3 + 0.5
+    pairs = result["takeover_overlaps"]
+    away = result["fenced_overlaps"]
+    add(
+        "replace takeover overlap, max",
+        f"{max((o for *_, o in pairs), default=0.0):.3f} s over {len(pairs)} "
+        f"overlapping pairs ({result['takeovers']} claims took a lease over); "
+        f"{len(away)} more ended by their fence, the store away at the renewal "
+        f"(max {max((o for *_, o in away), default=0.0):.3f} s, "
+        f"<= 0.9 lease + 0.5 s)"
+        if replace
+        else f"none (overlap={args.overlap})",
+        f"<= lease/3 + 0.5 = {bound:.2f} s" if replace else "",
+        True if replace else None,
+    )
+    add(
+        "replaced runs",
+        f"{len(result['replaced_runs'])} cut by the next window "
+        f"({result['replaced_events']} on_run_finished 'replaced'); "
+        f"{len(result['replaced_rerun'])} at-least-once replaced windows run "
+        "again",
+        "info",
+        None,
     )
     add(
         "at_least_once lost",
         f"{len(result['lost_alo'])} of {result['alo_windows']} windows never "
-        f"completed ({result['alo_exempt']} in flight at the end, exempt); "
-        f"store recorded {result['store_alo_lost']} lost",
+        f"completed ({result['alo_exempt']} in flight at the end, "
+        f"{result['alo_replaced']} replaced by the next window, exempt); "
+        f"store recorded {result['store_alo_lost']} lost "
+        f"({result['catch_up_lost_alo']} beyond catch_up_limit)",
         "0",
         not result["lost_alo"],
     )
@@ -866,10 +1188,24 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
     add(
         "store lost counters vs logs",
         f"store {result['store_lost']}, logs {result['logged_lost']} "
-        f"({result['unheard_claims']} windows' claims in flight at a kill); "
+        f"({result['catch_up_lost']} beyond catch_up_limit; "
+        f"{result['unheard_claims']} windows' claims in flight at a kill); "
         f"{len(result['counter_mismatch'])} schedules disagree",
         "agree",
         not result["counter_mismatch"],
+    )
+    events = result["catch_up_events"]
+    unreported = result["catch_up_unreported"]
+    add(
+        "catch-ups reported (on_catch_up)",
+        f"{len(events)} events ({sum(e['kind'] == 'loop' for e in events)} "
+        f"loops), {sum(e['missed'] for e in events)} windows missed, "
+        f"{sum(e['running'] for e in events)} to run, "
+        f"{result['hook_catch_up_lost']} lost; claims' answers recorded "
+        f"{result['catch_up_lost']} lost: {len(unreported)} answers "
+        f"({sum(u['lost'] for u in unreported)} windows) never reported",
+        "every lost reported",
+        not unreported,
     )
     add(
         "fenced runs",
@@ -901,9 +1237,37 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
         "fires in the first second after it",
         f"max {max(result['first_second'].values(), default=0)} per schedule; "
         f"{len(result['bursts'])} schedules above their due windows",
-        "<= due windows",
+        "<= due windows"
+        + (
+            f" (+ missed, <= {args.catch_up_limit + 1})"
+            if args.catch_up == "all"
+            else ""
+        ),
         not result["bursts"],
     )
+    caught = result["caught_up"]
+    add(
+        "caught-up runs after the outage",
+        f"{len(caught)} runs of windows older than the one due, on "
+        f"{result['caught_up_schedules']} schedules "
+        f"({sum(r['kind'] == 'loop' for r in caught)} loop runs); "
+        f"{len(result['caught_out_of_order'])} schedules out of window order; "
+        f"{len(result['caught_up_before'])} such runs before it",
+        "in window order",
+        not result["caught_out_of_order"],
+    )
+    if args.catch_up == "all":
+        dropped = result["owed_dropped"]
+        lost_owed = sum(len(ws) for ws in dropped.values())
+        add(
+            "owed windows after the outage, not run",
+            f"{lost_owed} of {result['owed_windows']} owed by the first catch-up "
+            f"answer ({result['owed_schedules']} schedules) never claimed: "
+            f"neither run nor recorded lost ({len(dropped)} schedules, "
+            f"{sum(n.startswith('loop') for n in dropped)} loops)",
+            "info (0 expected)",
+            "WARN" if dropped else None,
+        )
     add("wall time", f"{wall:.1f} s", f"<= {WALL_LIMIT:g} s", wall <= WALL_LIMIT)
     headers = ["measure", "value", "required", "verdict"]
     table = [
@@ -915,7 +1279,9 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
     ]
     print(
         f"\n### Torture: {args.replicas} replicas, {args.loops} loops, "
-        f"{args.triggers} triggers, lease {args.lease:g} s, seed {args.seed}\n"
+        f"{args.triggers} triggers, lease {args.lease:g} s, seed {args.seed}, "
+        f"overlap={args.overlap}, catch_up={args.catch_up} "
+        f"(limit {args.catch_up_limit})\n"
     )
     print(
         "| "
@@ -939,6 +1305,20 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
         "same_attempt": result["same_attempt"][:10],
         "amo_completed_twice": result["amo_completed_twice"][:10],
         "overlaps": [[brief_run(a), brief_run(b)] for a, b in result["overlaps"][:10]],
+        "takeover_overlaps": [
+            [brief_run(a), brief_run(b), round(o, 4)]
+            for a, b, o in sorted(
+                result["takeover_overlaps"], key=lambda item: -item[2]
+            )[:10]
+        ],
+        "fenced_overlaps": [
+            [brief_run(a), brief_run(b), round(o, 4)]
+            for a, b, o in result["fenced_overlaps"][:10]
+        ],
+        "replaced_rerun": result["replaced_rerun"][:10],
+        "caught_out_of_order": result["caught_out_of_order"][:10],
+        "catch_up_unreported": result["catch_up_unreported"][:10],
+        "owed_dropped": dict(list(result["owed_dropped"].items())[:20]),
         "lost_alo": result["lost_alo"][:50],
         "lost_amo_unexplained": lost_amo.get("unexplained", [])[:10],
         "bursts": result["bursts"],
@@ -967,6 +1347,9 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
             "dispatch_timeout_s": args.timeout,
             "hang_rate": args.hang_rate,
             "kill_every_s": [1, 3],
+            "overlap": args.overlap,
+            "catch_up": args.catch_up,
+            "catch_up_limit": args.catch_up_limit,
         },
         "table": [dict(zip(headers, row, strict=True)) for row in table],
         "passed": passed,
@@ -983,6 +1366,20 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
             "at_most_once_windows_started_twice": len(result["amo_started_twice"]),
             "at_least_once_windows_completed_twice": len(result["alo_completed_twice"]),
             "overlaps": len(result["overlaps"]),
+            "replace_takeovers": result["takeovers"],
+            "replace_takeover_overlaps": len(result["takeover_overlaps"]),
+            "replace_takeover_overlap_max_s": max(
+                (o for *_, o in result["takeover_overlaps"]), default=0.0
+            ),
+            "replaced_runs": len(result["replaced_runs"]),
+            "replaced_events": result["replaced_events"],
+            "at_least_once_replaced_windows_run_again": len(result["replaced_rerun"]),
+            "at_least_once_replaced_windows_exempt": result["alo_replaced"],
+            "catch_up_events": len(result["catch_up_events"]),
+            "catch_up_lost_by_answers": result["catch_up_lost"],
+            "catch_up_lost_by_hooks": result["hook_catch_up_lost"],
+            "caught_up_runs_after_outage": len(result["caught_up"]),
+            "caught_up_runs_before_outage": len(result["caught_up_before"]),
             "at_least_once_windows": result["alo_windows"],
             "at_least_once_lost": len(result["lost_alo"]),
             "at_least_once_exempt_in_flight_at_end": result["alo_exempt"],
@@ -1055,6 +1452,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tail", type=float, default=None, help="calm seconds at the end (3 leases)"
+    )
+    parser.add_argument(
+        "--overlap",
+        choices=("skip", "buffer_one", "replace"),
+        default="skip",
+        help="the coordinated loops' overlap policy (default skip)",
+    )
+    parser.add_argument(
+        "--catch-up",
+        choices=("latest", "skip", "all"),
+        default="latest",
+        help="catch_up of the coordinated loops and both sweepers (default latest)",
+    )
+    parser.add_argument(
+        "--catch-up-limit",
+        type=int,
+        default=10,
+        help="catch_up_limit of the loops and sweepers (default 10)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the event files")
