@@ -889,3 +889,35 @@ def test_a_replace_takeover_during_a_catch_up_records_the_owed_windows_lost() ->
     assert (answer.status, answer.window, answer.token) == (WON, T0 + 11 * S, 2)
     assert (answer.missed, answer.lost) == (9, 9)
     assert new.lost == 9
+
+
+def test_windows_held_by_an_abandoned_run_stay_held_when_it_runs_again() -> None:
+    """At least once: the run again holds the window since its first claim.
+
+    Window 0 (every second) was claimed at 0 and abandoned, its lease ending
+    at 4 s; run again (attempt 2) at 5 s, ending at 5.1 s. Windows 1 ... 5
+    were held by that window, so the claim of window 7 at 7 s misses none.
+    """
+    step = S
+    state, _ = _apply(WindowState(), Claim(KEY, T0, T0, step=step), T0, lease=4 * S)
+    again = Claim(KEY, T0 + 5 * S, T0 + 5 * S, redo_from=ANY_WINDOW, step=step)
+    state, redo = _apply(state, again, T0 + 5 * S)
+    assert (redo.window, redo.attempt, state.claimed) == (T0, 2, T0)
+    state = _finish(state, redo.token, T0 + 5 * S + S // 10)
+    want = Claim(KEY, T0 + 7 * S, T0 + 7 * S, step=step, catch_up="all")
+    _, answer = _apply(state, want, T0 + 7 * S)
+    assert (answer.status, answer.window, answer.missed) == (WON, T0 + 7 * S, 0)
+
+
+def test_a_stale_replace_claim_takes_no_caught_up_run_over() -> None:
+    """A replace claim answered an interval past its fire cuts no run: held.
+
+    Window 0 (every second) is being caught up at 10 s; a claim for window 9
+    that waited in the store until 11.5 s must not fence it nor pass its owed
+    windows over.
+    """
+    step = S
+    state, _ = _apply(WindowState(), Claim(KEY, T0, T0, step=step), T0 + 10 * S)
+    want = Claim(KEY, T0 + 9 * S, T0 + 9 * S, step=step, replace=True)
+    new, answer = claim(state, want, T0 + 11 * S + S // 2, LEASE, "b")
+    assert (new, answer.status, answer.token) == (None, HELD, 1)

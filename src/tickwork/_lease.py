@@ -254,6 +254,11 @@ def _leased(
         return None, _answer(want.key, HELD, state, now)
     if now < want.fire - EARLY_US:
         return None, _answer(want.key, EARLY, state, now)
+    if want.step > 0 and now >= want.fire + want.step:
+        # The claim waited in the store an interval past its fire instant:
+        # its window is over, so it cuts no run (a caught-up run keeps the
+        # windows it owes); held, like any claim without replace.
+        return None, _answer(want.key, HELD, state, now)
     # Taken over: the holder's token is superseded, so it is fenced; its
     # window ends replaced, not lost. Windows still owed to a catch-up the
     # run was part of are passed over: recorded lost, and told.
@@ -359,9 +364,11 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
             missed=gap + 1,
         )
     if want.catch_up == "all":
-        # The last `owed` windows before *want* run, oldest first (one held
-        # by an overrun among them too: it had no run of its own); the
-        # missed ones before them are recorded lost.
+        # The last `owed` windows of the grid before *want* run, oldest
+        # first: a window held by a run that then died, among them, runs
+        # too (it had no run of its own). The missed windows older than
+        # them are recorded lost. One rule for every claim of the sequence:
+        # the next claims find fewer than `limit` windows owed, never lose.
         owed = min(gap, want.limit - late)
         window = want.window - owed * want.step
         lost = missed_before(state, attrs.evolve(want, window=window))
@@ -396,7 +403,9 @@ def _won(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         outcome=None,
         attempt=attempt,
         lost=state.lost + (lost_window is not None),
-        claimed=now,
+        # A run again (at least once) holds the window since its first
+        # claim: the windows its first holder's lease held stay held.
+        claimed=now if attempt == 1 or state.claimed is None else state.claimed,
         resumed=state.resumed,
     )
     return new, Claimed(
