@@ -477,6 +477,7 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
     fin_sent: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
     fin_ok: dict[tuple[str, int], bool] = {}
     fin_err: dict[tuple[str, int], list[float]] = defaultdict(list)
+    cancelled_sent: set[tuple[str, int]] = set()  # outcome "cancelled" sent
     hook_lost: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
     answer_lost: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
     hook_fenced: list[dict[str, Any]] = []
@@ -551,8 +552,10 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
         elif kind == "claim!":
             answered.add((replica, ev["b"]))
         elif kind == "fin?":
-            for name, token, _outcome in ev["f"]:
+            for name, token, outcome in ev["f"]:
                 fin_sent[name, token].append((replica, at))
+                if outcome == "cancelled":
+                    cancelled_sent.add((name, token))
         elif kind == "fin":
             for name, token, _outcome, ok in ev["f"]:
                 fin_ok[name, token] = fin_ok.get((name, token), False) or ok
@@ -788,10 +791,18 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             lost_amo["lost beyond catch_up_limit"] += [{"name": name}] * n
     # catch_up="all": the windows the first catch-up answer after the
     # outage owes (missed - lost, oldest first, one grid step apart up to
-    # the window wanted), against the windows claimed since. An owed window
-    # nobody claimed was neither run nor recorded lost.
+    # the window wanted), against what became of each since. A later claim
+    # that won a window past owed ones, straight after the claim of a
+    # window before them (the next token), passed them over: its answer
+    # records up to its `lost` of them lost (the oldest; a jump to the
+    # latest window re-applies the limit, a replace takeover gives up a
+    # caught-up run's owed windows). An owed window nobody claimed and no
+    # answer recorded lost, or claimed and released unrun (a claim that
+    # came back after the next window began, at most once: cancelled), was
+    # neither run nor recorded lost.
     owed_windows: dict[str, list[int]] = {}
-    for (name, _token), claim in sorted(claims.items(), key=lambda i: i[1]["t"]):
+    owed_from: dict[str, int] = {}  # the token of the first catch-up answer
+    for (name, token), claim in sorted(claims.items(), key=lambda i: i[1]["t"]):
         if (
             config.get("catch_up") == "all"
             and name not in owed_windows
@@ -801,12 +812,39 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
             owed = claim["missed"] - claim["catch_up_lost"]
             step = schedules[name]["interval_us"]
             owed_windows[name] = [claim["window"] + i * step for i in range(owed)]
-    claimed_windows = {(name, c["window"]) for (name, _), c in claims.items()}
-    owed_dropped = {
-        name: [w for w in ws if (name, w) not in claimed_windows]
-        for name, ws in owed_windows.items()
-    }
-    owed_dropped = {name: ws for name, ws in owed_dropped.items() if ws}
+            owed_from[name] = token
+    claimed_windows: dict[tuple[str, int], list[int]] = defaultdict(list)
+    tokens_of: dict[str, list[int]] = defaultdict(list)
+    for (name, token), c in claims.items():
+        claimed_windows[name, c["window"]].append(token)
+        tokens_of[name].append(token)
+    owed_dropped: dict[str, list[int]] = {}
+    owed_released: dict[str, list[int]] = {}
+    owed_passed_lost = 0  # recorded lost by a later answer that passed them
+    for name, ws in owed_windows.items():
+        tokens = sorted(t for t in tokens_of[name] if t > owed_from[name])
+        passed: dict[int, list[int]] = defaultdict(list)  # token -> windows
+        for w in ws:
+            held = claimed_windows.get((name, w))
+            if held:
+                if all(
+                    (name, t) in cancelled_sent and (name, t) not in runs for t in held
+                ) and not answer_lost.get((name, w)):
+                    owed_released.setdefault(name, []).append(w)
+                continue
+            if answer_lost.get((name, w)):
+                continue  # a claim unlogged (its replica died), found abandoned
+            passer = next((t for t in tokens if claims[name, t]["window"] > w), None)
+            prior = None if passer is None else claims.get((name, passer - 1))
+            if passer is not None and prior is not None and prior["window"] < w:
+                passed[passer].append(w)
+            else:
+                owed_dropped.setdefault(name, []).append(w)
+        for token, windows in passed.items():
+            recorded = min(len(windows), claims[name, token]["catch_up_lost"])
+            owed_passed_lost += recorded
+            if len(windows) > recorded:  # the oldest are the ones recorded
+                owed_dropped.setdefault(name, []).extend(windows[recorded:])
     catch_up_lost_alo = sum(
         n
         for name, n in catch_up_lost.items()
@@ -1025,6 +1063,8 @@ def analyse(  # noqa: PLR0913, PLR0917 - the run's every record
         "owed_windows": sum(len(ws) for ws in owed_windows.values()),
         "owed_schedules": len(owed_windows),
         "owed_dropped": owed_dropped,
+        "owed_released": owed_released,
+        "owed_passed_lost": owed_passed_lost,
         "caught_up_schedules": len(caught_by_schedule),
         "caught_up_before": caught_up_before,
         "caught_out_of_order": caught_out_of_order,
@@ -1258,15 +1298,20 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
     )
     if args.catch_up == "all":
         dropped = result["owed_dropped"]
+        released = result["owed_released"]
         lost_owed = sum(len(ws) for ws in dropped.values())
+        released_owed = sum(len(ws) for ws in released.values())
+        both = set(dropped) | set(released)
         add(
             "owed windows after the outage, not run",
-            f"{lost_owed} of {result['owed_windows']} owed by the first catch-up "
-            f"answer ({result['owed_schedules']} schedules) never claimed: "
-            f"neither run nor recorded lost ({len(dropped)} schedules, "
-            f"{sum(n.startswith('loop') for n in dropped)} loops)",
+            f"{lost_owed + released_owed} of {result['owed_windows']} owed by the "
+            f"first catch-up answer ({result['owed_schedules']} schedules) neither "
+            f"run nor recorded lost: {lost_owed} never claimed, {released_owed} "
+            f"claimed and released unrun ({len(both)} schedules, "
+            f"{sum(n.startswith('loop') for n in both)} loops); "
+            f"{result['owed_passed_lost']} recorded lost by a later answer",
             "info (0 expected)",
-            "WARN" if dropped else None,
+            "WARN" if both else None,
         )
     add("wall time", f"{wall:.1f} s", f"<= {WALL_LIMIT:g} s", wall <= WALL_LIMIT)
     headers = ["measure", "value", "required", "verdict"]
@@ -1319,6 +1364,7 @@ def report(  # noqa: PLR0913, PLR0917 - everything the table shows
         "caught_out_of_order": result["caught_out_of_order"][:10],
         "catch_up_unreported": result["catch_up_unreported"][:10],
         "owed_dropped": dict(list(result["owed_dropped"].items())[:20]),
+        "owed_released": dict(list(result["owed_released"].items())[:20]),
         "lost_alo": result["lost_alo"][:50],
         "lost_amo_unexplained": lost_amo.get("unexplained", [])[:10],
         "bursts": result["bursts"],
