@@ -367,3 +367,16 @@ async def test_a_replace_run_in_flight_at_stop_finishes_within_the_grace(
     assert (stats.replaced, stats.succeeded, stats.cancelled) == (9, 1, 0)
     assert scheduler.shutdown_report is not None
     assert not scheduler.shutdown_report.timed_out
+
+
+async def test_ticks_that_pass_during_a_run_after_a_pause_count_as_paused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """overlap="skip", paused at 0.5 during a 2.5 s run: ticks 1 ... 4 are paused."""
+
+    async def pause(scheduler: Scheduler) -> None:
+        await scheduler.pause("job")
+
+    starts, stats = await _timeline(_loop(2.5), [(0.5, pause)], until=5)
+    assert starts == [0]
+    assert (stats.paused, stats.skipped) == (4, 0)

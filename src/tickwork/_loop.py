@@ -490,6 +490,7 @@ class LoopRunner:
                     )
                     schedule, loop = self.schedule, self.loop
                     if not run:
+                        late = _LATE_WAKE
                         continue
                 # Woke for next_fire, perhaps late: it fires now, as lateness.
                 lateness = now - next_fire
@@ -511,10 +512,12 @@ class LoopRunner:
             await self._run_once(life, now, lateness, next_fire)
             now = trio.current_time()
             if next_fire <= now:  # the on-time case allocates nothing here
-                if loop.overlap != "skip":
+                controls = self._controls
+                if loop.overlap != "skip" or (controls is not None and controls.paused):
                     # buffer_one: the first missed tick runs now; replace: the
                     # tick that cut the run starts its own. Further ones are
-                    # skipped as a late wake-up's are.
+                    # skipped as a late wake-up's are. Paused meanwhile: the
+                    # ticks that passed count as paused, not skipped.
                     late = _BUFFERED
                     continue
                 missed = schedule.skip_missed(anchor, index, next_fire, now, rng)
