@@ -227,3 +227,18 @@ async def test_update_moves_a_coordinated_loop_to_its_new_grid_after_the_next_wi
     assert (loop.interval, loop.timeout) == (20, 5)
     assert [window for _, _, window in runs] == [0, 10, 20, 40, 60]
     assert a.stats()["job"].runs == 5
+
+
+async def test_a_replace_run_cut_by_its_timeout_after_stop_is_timed_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """stop() lifts the replace deadline: a run cut by its timeout is timed out."""
+    store = MemoryTriggerStore(clock=wall)
+    runs: Runs = []
+    a = _replica(store, "a", _job(runs, "a", 100), overlap="replace", timeout=5)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await trio.sleep_until(2)
+        a.stop(grace=30)
+    stats = a.stats()["job"]
+    assert (stats.timed_out, stats.replaced) == (1, 0)

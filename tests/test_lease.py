@@ -921,3 +921,28 @@ def test_a_stale_replace_claim_takes_no_caught_up_run_over() -> None:
     want = Claim(KEY, T0 + 9 * S, T0 + 9 * S, step=step, replace=True)
     new, answer = claim(state, want, T0 + 11 * S + S // 2, LEASE, "b")
     assert (new, answer.status, answer.token) == (None, HELD, 1)
+
+
+def test_catch_up_all_under_its_limit_loses_nothing_past_a_held_span() -> None:
+    """With room in the limit, every missed window runs, held ones on the way."""
+    step = 2 * S
+    state = WindowState(
+        window=T0, token=1, claimed=T0 + 20 * S, lease_until=T0 + 24 * S, holder="a"
+    )
+    want = Claim(
+        KEY, T0 + 30 * S, T0 + 30 * S, step=step, late=True, catch_up="all", limit=20
+    )
+    _, answers, _ = _catch_up(state, want, T0 + 32 * S, 1)
+    assert [a.window for a in answers if a.won] == [T0 + k * S for k in range(2, 31, 2)]
+    assert sum(a.lost for a in answers) == 0
+
+
+def test_a_first_sweep_late_window_is_no_catch_up_without_a_gap() -> None:
+    """Not sure (a sweeper's first sweep): late counts only after missed windows."""
+    step = MINUTE
+    state, won = _apply(WindowState(), Claim(KEY, T0, T0, step=step), T0)
+    state = _finish(state, won.token, T0 + S)
+    want = Claim(KEY, T0 + step, T0 + step, step=step, late=True, sure=False)
+    for catch_up in POLICIES:
+        _, answer = _apply(state, attrs.evolve(want, catch_up=catch_up), T0 + step)
+        assert (answer.status, answer.missed, answer.catching_up) == (WON, 0, False)

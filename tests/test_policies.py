@@ -380,3 +380,21 @@ async def test_ticks_that_pass_during_a_run_after_a_pause_count_as_paused(
     starts, stats = await _timeline(_loop(2.5), [(0.5, pause)], until=5)
     assert starts == [0]
     assert (stats.paused, stats.skipped) == (4, 0)
+
+
+async def test_a_replace_run_paused_and_resumed_is_cut_at_its_next_tick_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Pause at 0.5 and resume at 0.7 during a run: it is still replaced at 1."""
+
+    async def pause(scheduler: Scheduler) -> None:
+        await scheduler.pause("job")
+
+    async def resume(scheduler: Scheduler) -> None:
+        await scheduler.resume("job")
+
+    starts, stats = await _timeline(
+        _loop(2.5, overlap="replace"), [(0.5, pause), (0.7, resume)], until=5
+    )
+    assert starts == [0, 1, 2, 3, 4]
+    assert stats.replaced == 4

@@ -129,3 +129,20 @@ def test_bad_catch_up_values_name_the_field() -> None:
         TriggerSweeper(store, dispatch, catch_up="every")  # type: ignore[arg-type]
     with pytest.raises(InvalidConfigError, match="'catch_up_limit' must be >= 1"):
         TriggerSweeper(store, dispatch, catch_up_limit=0)
+
+
+async def test_a_replica_joining_does_not_skip_the_window_others_sweep() -> None:
+    """skip: a sweeper's first sweep fires a due window other replicas keep on time."""
+    wall = Wall(TEN)
+    store = MemoryTriggerStore(clock=wall.seconds)
+    await store.add(name="report", interval="1m")
+    fired: Fired = []
+    a = _sweeper(store, wall, fired, catch_up="skip")
+    while wall.now < _at(2):
+        await a.sweep()
+        wall.advance(30)
+    wall.now = _at(2, 5)
+    b = _sweeper(store, wall, fired, catch_up="skip")
+    report = await b.sweep()
+    assert report.missed == ()
+    assert fired[-1] == (_at(2, 5), _at(2), False)

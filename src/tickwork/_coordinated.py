@@ -153,6 +153,10 @@ class CoordinatedRunner:
         instead of the next window, which no longer starts a run here.
         """
         self.wake()
+        self.keep_run()
+
+    def keep_run(self) -> None:
+        """This replica paused the loop: its run in flight is not replaced."""
         hold = self._hold
         if hold is not None and hold.limit < self._timeout:
             hold.limit = self._timeout
@@ -219,11 +223,13 @@ class CoordinatedRunner:
                         catch_up=loop.catch_up,
                         limit=loop.catch_up_limit,
                         fresh=fresh,
+                        spread=micros(grid.spread),
                         replace=loop.overlap == "replace",
                     )
                 )
             except Exception as exc:  # noqa: BLE001 - retried; the window is not lost
                 self._store_failed(exc)
+                buffered = False  # after the store's return, the latest only
                 await self._wait_until(trio.current_time() + retry)
                 retry = min(retry * 2, RETRY, self.loop.interval)
                 continue
@@ -495,7 +501,7 @@ class CoordinatedRunner:
         try:
             with scope:
                 await loop.fn()
-            outcome = self._cut(scope, hold, timeout, replace_at)
+            outcome = self._cut(scope, hold, replace_at)
         except Exception:
             outcome = FAILED
             LOGGER.exception(
@@ -529,9 +535,7 @@ class CoordinatedRunner:
                 )
         await self._record(life, answer.token, outcome, duration)
 
-    def _cut(
-        self, scope: trio.CancelScope, hold: Hold, timeout: float, replace_at: float
-    ) -> str:
+    def _cut(self, scope: trio.CancelScope, hold: Hold, replace_at: float) -> str:
         """How a run that returned ended: succeeded, or cut by what."""
         if not scope.cancelled_caught:
             return SUCCEEDED
@@ -539,8 +543,8 @@ class CoordinatedRunner:
             return CANCELLED
         if hold.cut_by_fence:
             return _FENCED
-        if replace_at < timeout and trio.current_time() >= replace_at:
-            return REPLACED
+        if replace_at == hold.limit and trio.current_time() >= replace_at:
+            return REPLACED  # stop() or a pause lifts the limit to the timeout
         return TIMED_OUT
 
     async def _record(

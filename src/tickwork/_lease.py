@@ -149,6 +149,13 @@ class Claim:
     """A schedule never claimed may run *window* (run on start); else it
     answers `MISSED`, claiming nothing, and the replica waits for the next
     window."""
+    sure: bool = True
+    """The replica was up before *window* fired, so *late* means missed.
+    False (a sweeper's first sweep): late counts only when the schedule
+    missed windows before it."""
+    spread: int = -1
+    """How far a fire instant may fall from its window's start (µs); -1:
+    unknown, half the interval."""
     replace: bool = False
     """``overlap="replace"``: a run of an earlier window that still holds
     its lease is taken over (its token is superseded, so its holder is
@@ -304,7 +311,24 @@ def _busy(state: WindowState, want: Claim) -> tuple[int, int] | None:
     end = state.ended if state.ended is not None else state.lease_until
     if state.claimed is None or end is None:
         return None
-    return state.claimed, end + want.step // 2 + EARLY_US + 1
+    spread = want.step // 2 if want.spread < 0 else want.spread
+    return state.claimed, end + spread + EARLY_US + 1
+
+
+def _since_oldest_missed(state: WindowState, want: Claim) -> int:
+    """How many grid windows, from the oldest missed one, come before *want*.
+
+    Held windows after it count too (they run on the way); those held by
+    the last run before any missed one do not.
+    """
+    assert state.window is not None  # noqa: S101 - a schedule with history
+    low = state.window + 1
+    if state.resumed is not None:
+        low = max(low, state.resumed)
+    busy = _busy(state, want)
+    if busy is not None and busy[0] <= low:
+        low = max(low, busy[1])
+    return max(0, (want.window - low) // want.step)
 
 
 def _windows(want: Claim, low: int, high: int) -> int:
@@ -343,6 +367,7 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         want.late
         and state.window is not None
         and not (busy is not None and busy[0] <= want.window < busy[1])
+        and (want.sure or gap > 0)
     )
     if gap + late == 0:
         return _won(state, want, now, lease, holder, want.window, 1, lost_window)
@@ -369,7 +394,7 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         # too (it had no run of its own). The missed windows older than
         # them are recorded lost. One rule for every claim of the sequence:
         # the next claims find fewer than `limit` windows owed, never lose.
-        owed = min(gap, want.limit - late)
+        owed = min(_since_oldest_missed(state, want), want.limit - late) if gap else 0
         window = want.window - owed * want.step
         lost = missed_before(state, attrs.evolve(want, window=window))
         new, answer = _won(state, want, now, lease, holder, window, 1, lost_window)

@@ -255,6 +255,8 @@ class Controls:
     replaced: int = 0
     run_limit: float = math.inf
     """The run in flight's own deadline (its timeout), for a pause to restore."""
+    replace_at: float = math.inf
+    """The next tick of the run in flight, for a resume to restore."""
 
     @property
     def attend(self) -> bool:
@@ -354,6 +356,8 @@ class LoopRunner:
         if not controls.paused:
             return False
         controls.paused = False
+        if self._run_scope is not None and self.loop.overlap == "replace":
+            self._run_scope.deadline = min(controls.run_limit, controls.replace_at)
         return True
 
     def update(self, loop: Loop) -> None:
@@ -585,6 +589,7 @@ class LoopRunner:
         """A replace-policy run's deadline: the next tick, or its own *limit*."""
         controls = self.controls()
         controls.run_limit = limit
+        controls.replace_at = next_fire
         if controls.paused:  # a paused loop starts nothing to replace it
             return limit
         return min(limit, next_fire)

@@ -295,6 +295,8 @@ class Scheduler:
             _unknown(name)
         if isinstance(runner, CoordinatedRunner):
             await runner.coordinator.store.set_paused("loop", name, paused)
+            if paused:  # other replicas' runs learn of it at their next claim
+                runner.keep_run()
         else:
             await trio.lowlevel.checkpoint()
             if not (runner.pause() if paused else runner.resume()):

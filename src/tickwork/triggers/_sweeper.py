@@ -505,6 +505,10 @@ class TriggerSweeper:
                 d.anchor,
                 step=d.step,
                 late=listed_before is None or d.window < listed_before,
+                # A first sweep cannot tell downtime from other replicas
+                # about to sweep: its late windows count only after a gap.
+                sure=listed_before is not None,
+                spread=0,
                 catch_up=catch_up,
                 limit=limit,
             )
