@@ -354,10 +354,11 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
     The missed windows are those of the grid between the last claim and
     *want* (`missed_before`), and *want* itself when it is late. With
     ``"latest"`` *want* runs; with ``"skip"`` a late *want* does not (the
-    schedule moves past it, answered `MISSED`); with ``"all"`` the last
-    *limit* missed windows run oldest first, one claim each, and the older
-    ones are recorded lost. A schedule never claimed runs *want* only if
-    *fresh*.
+    schedule moves past it, answered `MISSED`); with ``"all"`` the grid's
+    windows from the oldest missed one up to *want* run, at most *limit* of
+    them (the last ones), oldest first, one claim each, and the missed ones
+    older than those are recorded lost. A schedule never claimed runs
+    *want* only if *fresh*.
     """
     if state.window is None and not want.fresh:
         return None, _answer(want.key, MISSED, state, now)
@@ -389,11 +390,11 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
             missed=gap + 1,
         )
     if want.catch_up == "all":
-        # The last `owed` windows of the grid before *want* run, oldest
-        # first: a window held by a run that then died, among them, runs
-        # too (it had no run of its own). The missed windows older than
-        # them are recorded lost. One rule for every claim of the sequence:
-        # the next claims find fewer than `limit` windows owed, never lose.
+        # The grid's windows from the oldest missed one up to *want* run,
+        # the last `limit` of them at most, oldest first: a window held by
+        # a run that then died, among them, runs too (it had no run of its
+        # own). The missed windows older than them are recorded lost. The
+        # next claims of the sequence find fewer than `limit` owed: no loss.
         owed = min(_since_oldest_missed(state, want), want.limit - late) if gap else 0
         window = want.window - owed * want.step
         lost = missed_before(state, attrs.evolve(want, window=window))
