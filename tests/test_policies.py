@@ -49,6 +49,16 @@ async def _timeline(
     return starts, scheduler.stats()[loop.name]
 
 
+async def _pause(scheduler: Scheduler) -> None:
+    """An action: pause loop "job"."""
+    await scheduler.pause("job")
+
+
+async def _resume(scheduler: Scheduler) -> None:
+    """An action: resume loop "job"."""
+    await scheduler.resume("job")
+
+
 def _runs_for(seconds: float) -> Callable[[], Awaitable[None]]:
     async def job() -> None:
         await trio.sleep(seconds)
@@ -131,14 +141,7 @@ async def test_pause_and_resume_keep_the_grid_without_a_burst(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Paused at 3.5, resumed at 7.2: runs at 0, 1, 2, 3, 8, 9; 4 windows paused."""
-
-    async def pause(scheduler: Scheduler) -> None:
-        await scheduler.pause("job")
-
-    async def resume(scheduler: Scheduler) -> None:
-        await scheduler.resume("job")
-
-    starts, stats = await _timeline(_loop(0.1), [(3.5, pause), (7.2, resume)])
+    starts, stats = await _timeline(_loop(0.1), [(3.5, _pause), (7.2, _resume)])
     assert starts == [0, 1, 2, 3, 8, 9]
     assert stats.paused == 4
     assert stats.skipped == 0
@@ -170,12 +173,8 @@ async def test_a_pause_during_a_run_leaves_it_alone_and_its_overrun_counts_as_pa
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A run in flight finishes; replace does not cut it once the loop is paused."""
-
-    async def pause(scheduler: Scheduler) -> None:
-        await scheduler.pause("job")
-
     starts, stats = await _timeline(
-        _loop(2.5, overlap="replace"), [(0.5, pause)], until=5
+        _loop(2.5, overlap="replace"), [(0.5, _pause)], until=5
     )
     assert starts == [0]
     assert (stats.succeeded, stats.replaced) == (1, 0)
@@ -373,11 +372,7 @@ async def test_ticks_that_pass_during_a_run_after_a_pause_count_as_paused(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """overlap="skip", paused at 0.5 during a 2.5 s run: ticks 1 ... 4 are paused."""
-
-    async def pause(scheduler: Scheduler) -> None:
-        await scheduler.pause("job")
-
-    starts, stats = await _timeline(_loop(2.5), [(0.5, pause)], until=5)
+    starts, stats = await _timeline(_loop(2.5), [(0.5, _pause)], until=5)
     assert starts == [0]
     assert (stats.paused, stats.skipped) == (4, 0)
 
@@ -386,15 +381,8 @@ async def test_a_replace_run_paused_and_resumed_is_cut_at_its_next_tick_again(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Pause at 0.5 and resume at 0.7 during a run: it is still replaced at 1."""
-
-    async def pause(scheduler: Scheduler) -> None:
-        await scheduler.pause("job")
-
-    async def resume(scheduler: Scheduler) -> None:
-        await scheduler.resume("job")
-
     starts, stats = await _timeline(
-        _loop(2.5, overlap="replace"), [(0.5, pause), (0.7, resume)], until=5
+        _loop(2.5, overlap="replace"), [(0.5, _pause), (0.7, _resume)], until=5
     )
     assert starts == [0, 1, 2, 3, 4]
     assert stats.replaced == 4

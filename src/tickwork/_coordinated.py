@@ -44,6 +44,7 @@ from tickwork._loop import (
     SUCCEEDED,
     TIMED_OUT,
     LoopStats,
+    log_update,
 )
 from tickwork._text import brief
 
@@ -287,14 +288,7 @@ class CoordinatedRunner:
         self._update = None
         self.loop = loop
         self.grid = self._grid(loop)
-        LOGGER.info(
-            "loop %s updated: interval %g s, jitter %g, timeout %s",
-            brief(loop.name),
-            loop.interval,
-            loop.jitter,
-            loop.timeout,
-            extra={"tickwork_loop": loop.name},
-        )
+        log_update(loop)
         return self.grid, loop
 
     def _caught(self, life: Life, answer: _lease.Claimed) -> None:

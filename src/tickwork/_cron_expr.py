@@ -62,7 +62,7 @@ class _Field(NamedTuple):
     rule: str
 
 
-_SPECS: Final = (
+_FIELD_RULES: Final = (
     _Field("minute", 0, 59, {}, "0-59"),
     _Field("hour", 0, 23, {}, "0-23"),
     _Field("day-of-month", 1, 31, {}, "1-31"),
@@ -166,14 +166,15 @@ class CronFields:
             )
             raise InvalidConfigError(msg)
         parts = text.split()
-        if len(parts) != len(_SPECS):
+        if len(parts) != len(_FIELD_RULES):
             msg = (
                 "'expression' must have 5 fields: minute hour day-of-month month "
                 f"day-of-week, or be an @ macro (got {brief(expression)})"
             )
             raise InvalidConfigError(msg)
         minutes, hours, days, months, weekdays = (
-            _parse_field(spec, part) for spec, part in zip(_SPECS, parts, strict=True)
+            _parse_field(spec, part)
+            for spec, part in zip(_FIELD_RULES, parts, strict=True)
         )
         fields = cls(
             minutes=minutes,

@@ -87,6 +87,18 @@ def _delivery(_inst: object, _attribute: attrs.Attribute[Any], value: object) ->
     check_delivery(value)
 
 
+def log_update(loop: Loop) -> None:
+    """Log that *loop*'s new configuration took effect (both kinds of runner)."""
+    LOGGER.info(
+        "loop %s updated: interval %g s, jitter %g, timeout %s",
+        brief(loop.name),
+        loop.interval,
+        loop.jitter,
+        loop.timeout,
+        extra={"tickwork_loop": loop.name},
+    )
+
+
 def check_delivery(value: object) -> Delivery:
     """Require "at_most_once" or "at_least_once"."""
     if value not in DELIVERIES:
@@ -345,9 +357,7 @@ class LoopRunner:
         if controls.paused:
             return False
         controls.paused = True
-        if self._run_scope is not None and self.loop.overlap == "replace":
-            # A paused loop starts nothing, so nothing replaces this run.
-            self._run_scope.deadline = controls.run_limit
+        self._keep_run()  # a paused loop starts nothing to replace this run
         return True
 
     def resume(self) -> bool:
@@ -429,6 +439,14 @@ class LoopRunner:
         the grace deadline cuts it as it cuts any run.
         """
         self.wake()
+        self._keep_run()
+
+    def _keep_run(self) -> None:
+        """Give a replace-policy run in flight its own deadline back.
+
+        For stop and pause: the next tick will start no run, so it must not
+        cut this one.
+        """
         scope, controls = self._run_scope, self._controls
         if (
             scope is not None
@@ -553,14 +571,7 @@ class LoopRunner:
             self.loop = update
             self.schedule = update.schedule
             self._anchor = anchor
-            LOGGER.info(
-                "loop %s updated: interval %g s, jitter %g, timeout %s",
-                brief(update.name),
-                update.interval,
-                update.jitter,
-                update.timeout,
-                extra={"tickwork_loop": update.name},
-            )
+            log_update(update)
         if not controls.paused:
             return anchor, index, next_fire, True
         missed = self.schedule.skip_missed(anchor, index, next_fire, now, self.rng)
