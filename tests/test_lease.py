@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tickwork._lease import (
@@ -198,6 +198,19 @@ def _play_history(o: Outage) -> History:
 
 
 @given(outages())
+@example(  # the last run claimed after its window's start (jitter): none owed
+    Outage(
+        step=60607,
+        jitter=2,
+        runs=[1],
+        abandoned=False,
+        outage=1030319,
+        duration=1,
+        catch_up="all",
+        limit=2,
+        fresh=False,
+    )
+)
 def test_after_an_outage_each_policy_runs_what_it_promises(o: Outage) -> None:
     """After an outage: latest runs one, skip none late, all the last limit in order.
 

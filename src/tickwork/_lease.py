@@ -326,7 +326,10 @@ def _since_oldest_missed(state: WindowState, want: Claim) -> int:
     if state.resumed is not None:
         low = max(low, state.resumed)
     busy = _busy(state, want)
-    if busy is not None and busy[0] <= low:
+    # The grid's first window at or after *low*: when the last run was
+    # claimed by then, no window before it was missed.
+    first = want.window - (want.window - low) // want.step * want.step
+    if busy is not None and busy[0] <= first:
         low = max(low, busy[1])
     return max(0, (want.window - low) // want.step)
 
