@@ -959,3 +959,112 @@ def test_a_first_sweep_late_window_is_no_catch_up_without_a_gap() -> None:
     for catch_up in POLICIES:
         _, answer = _apply(state, attrs.evolve(want, catch_up=catch_up), T0 + step)
         assert (answer.status, answer.missed, answer.catching_up) == (WON, 0, False)
+
+
+# --- calendar grids ----------------------------------------------------------
+
+EVEN_CRONS = {1: "* * * * *", 5: "*/5 * * * *", 15: "*/15 * * * *", 60: "0 * * * *"}
+"""Cron expressions whose windows are evenly spaced (minutes apart), in UTC."""
+stamps = st.none() | st.integers(-90, 90).map(lambda m: T0 + m * MINUTE // 2)
+
+
+@settings(deadline=None)
+@given(
+    minutes=st.sampled_from(sorted(EVEN_CRONS)),
+    last=st.none() | st.integers(-40, 40),
+    claimed=stamps,
+    ended=stamps,
+    lease_until=stamps,
+    resumed=stamps,
+    outcome=st.sampled_from([None, SUCCEEDED, CANCELLED]),
+    ahead=st.integers(1, 40),
+    late=st.booleans(),
+    catch_up=st.sampled_from(POLICIES),
+    limit=st.integers(1, 12),
+    replace=st.booleans(),
+)
+def test_an_evenly_spaced_calendar_claims_as_the_interval_grid(  # noqa: PLR0917
+    minutes: int,
+    last: int | None,
+    claimed: int | None,
+    ended: int | None,
+    lease_until: int | None,
+    resumed: int | None,
+    outcome: str | None,
+    ahead: int,
+    late: bool,  # noqa: FBT001 - drawn by Hypothesis
+    catch_up: CatchUp,
+    limit: int,
+    replace: bool,  # noqa: FBT001 - drawn by Hypothesis
+) -> None:
+    """The calendar rules (walking a CronSchedule) agree with ``window + k * step``.
+
+    Any state, any claim: "*/5 * * * *" answers as a 300 s grid does, catch-up
+    (which windows run, which are lost) included.
+    """
+    from tickwork._cron import CalendarGrid, CronSchedule  # noqa: PLC0415
+
+    step = minutes * MINUTE
+    grid = CalendarGrid(CronSchedule(EVEN_CRONS[minutes]))
+    state = WindowState(
+        anchor=T0,
+        window=None if last is None else T0 + last * step,
+        token=0 if last is None else 3,
+        lease_until=lease_until,
+        outcome=outcome,
+        attempt=0 if last is None else 1,
+        claimed=claimed,
+        ended=ended,
+        resumed=resumed,
+    )
+    base = 0 if last is None else last
+    window = T0 + (base + ahead) * step
+    even = Claim(
+        KEY,
+        window,
+        window,
+        step=step,
+        late=late,
+        catch_up=catch_up,
+        limit=limit,
+        spread=0,
+        replace=replace,
+    )
+    calendar = attrs.evolve(even, calendar=grid)
+    now = window + 2 * S
+    assert claim(state, calendar, now, LEASE, "b") == claim(
+        state, even, now, LEASE, "b"
+    )
+
+
+def test_a_weekday_calendar_owes_only_its_own_windows_after_a_weekend() -> None:
+    """ "0 9 * * 1-5": down from Friday's run to Tuesday 09:00:05, catch_up=all.
+
+    Monday 09:00 and Tuesday 09:00 were missed (no weekend windows): Monday
+    runs first, then Tuesday, each once; with limit 1 Monday is lost.
+    """
+    from tickwork._cron import CalendarGrid, CronSchedule  # noqa: PLC0415
+
+    grid = CalendarGrid(CronSchedule("0 9 * * 1-5"))
+    friday = int(datetime(2026, 3, 27, 9, tzinfo=timezone.utc).timestamp()) * S
+    monday, tuesday = friday + 3 * 86400 * S, friday + 4 * 86400 * S
+    state, won = _apply(WindowState(), Claim(KEY, friday, friday), friday)
+    state = _finish(state, won.token, friday + 60 * S)
+    now = tuesday + 5 * S
+    want = Claim(
+        KEY,
+        tuesday,
+        tuesday,
+        step=grid.step(tuesday),
+        late=True,
+        catch_up="all",
+        spread=0,
+        calendar=grid,
+    )
+    _, answers, _ = _catch_up(state, want, now, S)
+    assert [(a.window, a.missed, a.catching_up) for a in answers] == [
+        (monday, 2, True),
+        (tuesday, 1, True),
+    ]
+    _, limited, _ = _catch_up(state, attrs.evolve(want, limit=1), now, S)
+    assert [(a.window, a.lost) for a in limited] == [(tuesday, 1)]

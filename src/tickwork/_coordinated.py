@@ -35,6 +35,7 @@ import trio
 
 from tickwork import _lease
 from tickwork._context import RunContext, reset, set_source, utc
+from tickwork._cron import CalendarGrid
 from tickwork._grid import WindowGrid
 from tickwork._lease import ANY_WINDOW, EARLY_US, Claim, micros
 from tickwork._loop import (
@@ -63,6 +64,8 @@ LATE: Final = 1.0
 """Seconds after its fire instant from which a window claimed counts as
 missed while nothing ran (a catch-up); half the interval if shorter."""
 _FIRST_RETRY: Final = 0.05
+RECHECK: Final = 60.0
+"""The longest wait, in seconds, before the wall clock is read again."""
 
 
 @final
@@ -137,7 +140,10 @@ class CoordinatedRunner:
         """Take *loop*'s configuration once the window in hand is settled."""
         self._update = loop
 
-    def _grid(self, loop: Loop) -> WindowGrid:
+    def _grid(self, loop: Loop) -> WindowGrid | CalendarGrid:
+        if loop.schedule is not None:
+            return CalendarGrid(loop.schedule)
+        assert loop.interval is not None  # noqa: S101 - one of the two
         return WindowGrid(
             interval=loop.interval, jitter=loop.jitter, anchor=loop.phase, key=self.key
         )
@@ -184,6 +190,7 @@ class CoordinatedRunner:
     async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - the claim's every answer
         """The loop's task: wait for each window, claim it, run it if won."""
         grid, loop = self.grid, self.loop
+        calendar = grid if isinstance(grid, CalendarGrid) else None
         # Start at the latest window due: whether it runs is the store's
         # call (a catch-up if windows passed since the last one claimed; for
         # a loop never claimed, run_on_start).
@@ -196,21 +203,29 @@ class CoordinatedRunner:
         while not (life.stopping or self.removed):
             self.next_fire = self._trio_time(fire)
             if self.next_fire > trio.current_time():
-                await self._wait_until(self.next_fire)
+                # At most RECHECK on Trio's clock, then the wall clock again.
+                await self._wait_until(
+                    min(self.next_fire, trio.current_time() + RECHECK)
+                )
             else:
                 await trio.lowlevel.checkpoint()
             if self._ending(life):
                 break
             self.next_fire = None
             now = self.wall_clock()
-            following = grid.fire(index + 1)
+            if now < fire:  # a recheck of the wall clock, or it stepped back
+                continue
+            # The next window: a calendar's is its start plus its step.
+            step = grid.step(index)
+            following = grid.fire(index + step if calendar else index + 1)
             if following <= now and not buffered:
                 # Woke late, or the store was away: the latest only.
                 index = grid.last_due(now)
                 fire = grid.fire(index)
-                following = grid.fire(index + 1)
+                step = grid.step(index)
+                following = grid.fire(index + step if calendar else index + 1)
             start = micros(grid.start(index))
-            late = not buffered and now - fire > min(LATE, loop.interval / 2)
+            late = not buffered and now - fire > min(LATE, step / 2e6)
             sent_at = trio.current_time()
             try:
                 answer = await self.coordinator.claim(
@@ -219,20 +234,21 @@ class CoordinatedRunner:
                         start,
                         micros(fire),
                         ANY_WINDOW if loop.delivery == "at_least_once" else None,
-                        step=micros(loop.interval),
+                        step=step,
                         late=late,
                         catch_up=loop.catch_up,
                         limit=loop.catch_up_limit,
                         fresh=fresh,
                         spread=micros(grid.spread),
                         replace=loop.overlap == "replace",
+                        calendar=calendar,
                     )
                 )
             except Exception as exc:  # noqa: BLE001 - retried; the window is not lost
                 self._store_failed(exc)
                 buffered = False  # after the store's return, the latest only
                 await self._wait_until(trio.current_time() + retry)
-                retry = min(retry * 2, RETRY, self.loop.interval)
+                retry = min(retry * 2, RETRY, step / 1e6)
                 continue
             retry = _FIRST_RETRY
             fresh = True
@@ -263,10 +279,11 @@ class CoordinatedRunner:
                 )
             if self._update is not None:
                 grid, loop = self._apply_update()
+                calendar = grid if isinstance(grid, CalendarGrid) else None
                 index = floor = grid.first_after(self.wall_clock())
                 fire = grid.fire(index)
                 continue
-            index = max(index + 1, floor)
+            index = max(grid.following(index), floor)
             fire = grid.fire(index)
             now = self.wall_clock()
             if fire <= now:  # a run outlasted the window
@@ -276,13 +293,13 @@ class CoordinatedRunner:
                     # Those after it are skipped.
                     buffered = True
                     floor = grid.first_after(now)
-                    self._skipped(life, floor - index - 1)
+                    self._skipped(life, grid.count(grid.following(index), floor))
                 else:
                     index = grid.first_after(now)
                     fire = grid.fire(index)
         self.next_fire = None
 
-    def _apply_update(self) -> tuple[WindowGrid, Loop]:
+    def _apply_update(self) -> tuple[WindowGrid | CalendarGrid, Loop]:
         loop = self._update
         assert loop is not None  # noqa: S101 - the caller checks
         self._update = None
@@ -366,7 +383,7 @@ class CoordinatedRunner:
         if answer.window != start:  # an earlier window: re-run, or caught up
             assert answer.window is not None  # noqa: S101 - a won claim names it
             grid = self.grid
-            fire = grid.fire(round((answer.window / 1e6 - grid.anchor) / grid.interval))
+            fire = grid.fire(grid.index_of(answer.window))
         elif self.loop.overlap == "replace":
             replace_at = self._trio_time(following)
         await self._run_window(life, answer, fire, sent_at, replace_at)

@@ -40,6 +40,7 @@ import attrs
 
 from tickwork._cron_expr import LAST_YEAR, CronFields
 from tickwork._errors import InvalidConfigError, WrongTypeError
+from tickwork._lease import MAX_COUNTED
 from tickwork._rng import key64, keyed_unit
 from tickwork._text import brief
 from tickwork._validation import check_non_negative
@@ -240,6 +241,19 @@ class CronSchedule:
         )
         raise InvalidConfigError(msg)
 
+    def _starts(self, low_us: int) -> Iterator[int]:
+        """The nominal fire times at or after *low_us*, in microseconds."""
+        after = max((-(-low_us // _MICROS) - 1) * _MICROS, _LOW_US)
+        for second in self._nominal(min(after, _HIGH_US)):
+            yield second * _MICROS
+
+    def _delay_us(self, second: int, following: int | None) -> int:
+        """The jitter of nominal time *second*, below the gap to *following*."""
+        cap = 0
+        if following is not None:
+            cap = min(self._jitter_us, (following - second) * _MICROS)
+        return min(int(keyed_unit(self._hash, second) * cap), cap - 1) if cap else 0
+
     def _fire_times(self, after_us: int) -> Iterator[dt.datetime]:
         if not self._jitter_us:
             for second in self._nominal(after_us):
@@ -251,13 +265,7 @@ class CronSchedule:
             following = next(nominal, None)
             # The delay stays below the gap to the next nominal time, so the
             # order holds; the last time before year 9999 is not delayed.
-            cap = 0
-            if following is not None:
-                cap = min(self._jitter_us, (following - current) * _MICROS)
-            delay = (
-                min(int(keyed_unit(self._hash, current) * cap), cap - 1) if cap else 0
-            )
-            fire = current * _MICROS + delay
+            fire = current * _MICROS + self._delay_us(current, following)
             if fire > after_us:
                 yield _EPOCH + dt.timedelta(microseconds=fire)
             current = following
@@ -371,3 +379,103 @@ class CronSchedule:
             return True
         later = self._fields.next_wall(dt.datetime.combine(end.date(), dt.time()))
         return later is not None and later < end
+
+
+_NEVER: Final = _HIGH_US + 1
+"""The start of a window that never comes: after the last one of the range."""
+_FIRST_SPAN: Final = 64 * _MICROS
+
+
+@final
+class CalendarGrid:
+    """A `CronSchedule`'s windows, for the runners and the claim rules.
+
+    A window is named by its nominal start in microseconds since the epoch
+    (an int, as `WindowGrid` names one by its index) and fires at that start
+    plus the schedule's jitter. Windows are not evenly spaced: the next one,
+    how many lie between two, and the ones before an instant are found by
+    walking the schedule, which costs a few microseconds a window.
+    """
+
+    __slots__ = ("schedule",)
+
+    spread: Final = 0.0
+    """Fire instants never precede their window's start."""
+
+    def __init__(self, schedule: CronSchedule) -> None:
+        """The windows of *schedule*."""
+        self.schedule = schedule
+
+    def starts(self, low: int) -> Iterator[int]:
+        """The window starts at or after *low* (µs), increasing."""
+        return self.schedule._starts(low)  # noqa: SLF001 - the grid is the schedule's
+
+    def before(self, high: int, n: int) -> list[int]:
+        """The last *n* window starts before *high* (µs), oldest first.
+
+        Looks back in spans growing fourfold until it finds them, so the
+        cost stays a few walks whatever the schedule's spacing.
+        """
+        span = _FIRST_SPAN
+        while True:
+            low = max(high - span, _LOW_US)
+            found = list(itertools.takewhile(lambda s: s < high, self.starts(low)))
+            if len(found) >= n or low == _LOW_US:
+                return found[len(found) - n :] if n else []
+            span *= 4
+
+    def following(self, index: int) -> int:
+        """The window after window *index*."""
+        return next(self.starts(index + 1), _NEVER)
+
+    def start(self, index: int) -> float:
+        """Window *index*'s nominal start, in seconds since the epoch."""
+        return index / _MICROS
+
+    def fire(self, index: int) -> float:
+        """Window *index*'s fire instant, in seconds since the epoch."""
+        return self.fire_us(index) / _MICROS
+
+    def fire_us(self, index: int) -> int:
+        """Window *index*'s fire instant, in microseconds."""
+        if not self.schedule.jitter or index >= _NEVER:
+            return index
+        following = self.following(index)
+        second = index // _MICROS
+        delay = self.schedule._delay_us(  # noqa: SLF001 - the grid is the schedule's
+            second, None if following >= _NEVER else following // _MICROS
+        )
+        return index + delay
+
+    def step(self, index: int) -> int:
+        """Microseconds from window *index* to the next one."""
+        return self.following(index) - index
+
+    def count(self, low: int, high: int) -> int:
+        """How many windows from *low* on come before window *high*.
+
+        At most `tickwork._lease.MAX_COUNTED`; *low* and *high* are windows.
+        """
+        return sum(
+            1
+            for _ in itertools.islice(
+                itertools.takewhile(lambda s: s < high, self.starts(low)), MAX_COUNTED
+            )
+        )
+
+    def last_due(self, now: float) -> int:
+        """The latest window whose fire instant is at or before *now* (seconds)."""
+        now_us = round(now * _MICROS)
+        latest = self.before(now_us + 1, 2)
+        if latest and self.fire_us(latest[-1]) > now_us:
+            latest.pop()
+        return latest[-1] if latest else _LOW_US
+
+    def first_after(self, now: float) -> int:
+        """The first window whose fire instant is after *now* (seconds)."""
+        return self.following(self.last_due(now))
+
+    def index_of(self, window: int) -> int:
+        """The window whose nominal start is *window* µs: the same int."""
+        return window
+

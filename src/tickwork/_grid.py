@@ -137,3 +137,19 @@ class WindowGrid:
     def last_due(self, now: float) -> int:
         """The index of the latest window whose fire instant is at or before *now*."""
         return self.first_after(now) - 1
+
+    def following(self, index: int) -> int:
+        """The window after window *index* (as `CalendarGrid.following`)."""
+        return index + 1
+
+    def count(self, low: int, high: int) -> int:
+        """How many windows from *low* on come before window *high*."""
+        return max(0, high - low)
+
+    def step(self, _index: int) -> int:
+        """Microseconds from a window to the next one: the interval."""
+        return round(self._step * 1_000_000)
+
+    def index_of(self, window: int) -> int:
+        """The index of the window whose nominal start is *window* µs."""
+        return round((window / 1_000_000 - self.anchor) / self._step)

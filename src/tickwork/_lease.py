@@ -17,12 +17,13 @@ fenced off: its renewals and its outcome are refused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Literal, final
+import itertools
+from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
@@ -58,6 +59,22 @@ says not to run it (``"skip"``; or a schedule's first window, with no
 history, when it does not run on start). Nothing is claimed."""
 
 CatchUp = Literal["latest", "skip", "all"]
+
+MAX_COUNTED: Final = 100_000
+"""The most windows of a calendar grid one claim walks through to count the
+missed ones: a longer outage counts this many (about a second of work, once)."""
+
+
+class Calendar(Protocol):
+    """A grid whose windows are not evenly spaced (a `CronSchedule`'s)."""
+
+    def starts(self, low: int) -> Iterator[int]:
+        """The window starts at or after *low* (µs), increasing."""
+        ...
+
+    def before(self, high: int, n: int) -> list[int]:
+        """The last *n* window starts before *high* (µs), oldest first."""
+        ...
 
 
 @final
@@ -134,9 +151,13 @@ class Claim:
     anchor: int | None = None
     """Set as the schedule's anchor if it has none yet."""
     step: int = 0
-    """The grid's interval: with it, windows of the grid that passed since
-    the last claimed one are missed windows, for *catch_up*. 0: no
-    catch-up rules (windows never missed)."""
+    """The grid's interval (a calendar's: from *window* to the next start):
+    with it, windows of the grid that passed since the last claimed one are
+    missed windows, for *catch_up*. 0: no catch-up rules (windows never
+    missed)."""
+    calendar: Calendar | None = attrs.field(default=None, eq=False)
+    """The grid's windows when they are not ``window + k * step`` (a cron
+    schedule's); None for an evenly spaced grid."""
     late: bool = False
     """The replica asks after *window*'s fire instant passed unclaimed: it
     is a missed window itself."""
@@ -328,16 +349,46 @@ def _since_oldest_missed(state: WindowState, want: Claim) -> int:
     busy = _busy(state, want)
     # The grid's first window at or after *low*: when the last run was
     # claimed by then, no window before it was missed.
-    first = want.window - (want.window - low) // want.step * want.step
+    if want.calendar is None:
+        first = want.window - (want.window - low) // want.step * want.step
+    else:
+        first = next(want.calendar.starts(low), want.window)
     if busy is not None and busy[0] <= first:
         low = max(low, busy[1])
-    return max(0, (want.window - low) // want.step)
+    if want.calendar is None:
+        return max(0, (want.window - low) // want.step)
+    return _windows(want, low, want.window)
+
+
+def _back(want: Claim, owed: int) -> int:
+    """The start of the window *owed* windows before *want*'s (or its own)."""
+    if owed <= 0:
+        return want.window
+    if want.calendar is None:
+        return want.window - owed * want.step
+    last = want.calendar.before(want.window, owed)
+    return last[0] if last else want.window
+
+
+def _below(want: Claim, low: int, high: int) -> Iterator[int]:
+    """A calendar's window starts in ``[low, min(high, want.window))``.
+
+    At most `MAX_COUNTED` of them.
+    """
+    assert want.calendar is not None  # noqa: S101 - only for a calendar grid
+    stop = min(high, want.window)
+    return itertools.islice(
+        itertools.takewhile(lambda start: start < stop, want.calendar.starts(low)),
+        MAX_COUNTED,
+    )
 
 
 def _windows(want: Claim, low: int, high: int) -> int:
     """How many windows of *want*'s grid start in ``[low, high)``, below it."""
     if high <= low:
         return 0
+    if want.calendar is not None:
+        return sum(1 for _ in _below(want, low, high))
     # Windows start at want.window - k * step, k >= 1.
     most = (want.window - low) // want.step  # k with start >= low
     fewest = (want.window - high) // want.step + 1  # smallest k with start < high
@@ -399,7 +450,7 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         # own). The missed windows older than them are recorded lost. The
         # next claims of the sequence find fewer than `limit` owed: no loss.
         owed = min(_since_oldest_missed(state, want), want.limit - late) if gap else 0
-        window = want.window - owed * want.step
+        window = _back(want, owed)
         lost = missed_before(state, attrs.evolve(want, window=window))
         new, answer = _won(state, want, now, lease, holder, window, 1, lost_window)
         new = attrs.evolve(new, lost=new.lost + lost)

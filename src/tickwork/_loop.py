@@ -23,7 +23,8 @@ import trio
 
 from tickwork._background import Background, HandsOff
 from tickwork._context import NotInRunError, RunContext, set_source
-from tickwork._errors import InvalidConfigError
+from tickwork._cron import CronSchedule
+from tickwork._errors import InvalidConfigError, WrongTypeError
 from tickwork._text import brief
 from tickwork._ticker import TickSchedule
 from tickwork._validation import (
@@ -88,15 +89,32 @@ def _delivery(_inst: object, _attribute: attrs.Attribute[Any], value: object) ->
 
 
 def log_update(loop: Loop) -> None:
-    """Log that *loop*'s new configuration took effect (both kinds of runner)."""
+    """Log that *loop*'s new configuration took effect (every kind of runner)."""
+    if loop.schedule is not None:
+        when = f"schedule {brief(loop.schedule.expression)} in {loop.schedule.timezone}"
+    else:
+        when = f"interval {loop.interval:g} s, jitter {loop.jitter:g}"
     LOGGER.info(
-        "loop %s updated: interval %g s, jitter %g, timeout %s",
+        "loop %s updated: %s, timeout %s",
         brief(loop.name),
-        loop.interval,
-        loop.jitter,
+        when,
         loop.timeout,
         extra={"tickwork_loop": loop.name},
     )
+
+
+def _schedule(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, CronSchedule):
+        msg = f"'schedule' must be a CronSchedule or None (got {brief(value)})"
+        raise WrongTypeError(msg)
+
+
+def _default_jitter(loop: Loop) -> float:
+    return 0.1 if loop.schedule is None else 0.0
+
+
+def _default_run_on_start(loop: Loop) -> bool:
+    return loop.schedule is None
 
 
 def check_delivery(value: object) -> Delivery:
@@ -123,13 +141,20 @@ class Loop:
             counted, and the loop keeps its schedule. A recognisably
             synchronous callable (a ``def`` function) is refused.
         interval: seconds between nominal runs; finite and >= 0.001 (Trio's
-            timer granularity).
+            timer granularity). Give it or *schedule*, not both.
+        schedule: a `CronSchedule`: the loop runs at its calendar fire times,
+            read from the scheduler's wall clock (see "Calendar schedules
+            and DST"). Give it or *interval*, not both.
         jitter: spread of each run around its grid point, as a fraction of
-            *interval*, in [0, 1) (see `TickSchedule`).
+            *interval*, in [0, 1) (see `TickSchedule`); 0.1 by default. A
+            calendar loop takes its jitter from its `CronSchedule`: 0 here.
         timeout: None, or seconds after which a run is cancelled and counted
             as timed out; finite and > 0.
         run_on_start: run once as soon as the loop starts (else the first run
-            comes one interval, jittered, later). For a coordinated loop
+            comes one interval, jittered, later); True by default. A calendar
+            loop defaults to False (its first run is its next fire time);
+            with True it runs its latest fire time that passed, at once. For
+            a coordinated loop
             that never ran on any replica: run the latest window whose
             instant has passed (else wait for the next window); once it has
             run somewhere, windows missed before a start are ``catch_up``'s.
@@ -165,16 +190,32 @@ class Loop:
     Example:
         >>> async def sweep_sessions() -> None: ...
         >>> loop = Loop(name="sessions", fn=sweep_sessions, interval=60, timeout=10)
-        >>> loop.schedule
+        >>> loop.tick_schedule
         TickSchedule(interval=60, jitter=0.1)
+        >>> nightly = Loop(
+        ...     name="export",
+        ...     fn=sweep_sessions,
+        ...     schedule=CronSchedule("30 2 * * *", timezone="Europe/Berlin"),
+        ... )
+        >>> nightly.interval is None, nightly.run_on_start
+        (True, False)
     """
 
     name: str = attrs.field(validator=attrs_name)
     fn: Callable[[], Awaitable[object]] = attrs.field(validator=_fn, eq=False)
-    interval: float = attrs.field(validator=attrs_at_least(MIN_INTERVAL))
-    jitter: float = attrs.field(default=0.1, validator=attrs_fraction)
+    interval: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs_at_least(MIN_INTERVAL))
+    )
+    schedule: CronSchedule | None = attrs.field(default=None, validator=_schedule)
+    jitter: float = attrs.field(
+        default=attrs.Factory(_default_jitter, takes_self=True),
+        validator=attrs_fraction,
+    )
     timeout: float | None = attrs.field(default=None, validator=attrs_optional_positive)
-    run_on_start: bool = attrs.field(default=True, validator=attrs_bool)
+    run_on_start: bool = attrs.field(
+        default=attrs.Factory(_default_run_on_start, takes_self=True),
+        validator=attrs_bool,
+    )
     coordinated: bool = attrs.field(default=False, validator=attrs_bool)
     phase: float = attrs.field(default=0.0, validator=attrs_finite)
     delivery: Delivery = attrs.field(default="at_most_once", validator=_delivery)
@@ -184,10 +225,37 @@ class Loop:
     )
     catch_up_limit: int = attrs.field(default=10, validator=attrs_positive_int)
 
+    def __attrs_post_init__(self) -> None:
+        if (self.interval is None) == (self.schedule is None):
+            given = "both" if self.schedule is not None else "neither"
+            msg = (
+                "a Loop takes exactly one of 'interval' (seconds) and 'schedule' "
+                f"(a CronSchedule); got {given} (loop {brief(self.name)})"
+            )
+            raise InvalidConfigError(msg)
+        if self.schedule is not None and self.jitter != 0:
+            msg = (
+                "'jitter' must be 0 for a calendar loop: CronSchedule(jitter=...) "
+                f"spreads its fire times (got {self.jitter!r})"
+            )
+            raise InvalidConfigError(msg)
+
     @property
-    def schedule(self) -> TickSchedule:
-        """The loop's `TickSchedule`."""
+    def tick_schedule(self) -> TickSchedule:
+        """The interval loop's `TickSchedule`.
+
+        Raises:
+            InvalidConfigError: a calendar loop (see `schedule`).
+        """
+        if self.interval is None:
+            msg = f"loop {brief(self.name)} is a calendar loop: see its 'schedule'"
+            raise InvalidConfigError(msg)
         return TickSchedule(interval=self.interval, jitter=self.jitter)
+
+    @property
+    def calendar(self) -> bool:
+        """Whether the loop runs on a `CronSchedule`."""
+        return self.schedule is not None
 
 
 _OVERRUN: Final = "loop %s overran: its run took %.3f s and %d tick(s) were skipped"
@@ -279,7 +347,6 @@ class Controls:
 _NO_CONTROLS: Final = Controls()
 
 
-@final
 class LoopRunner:
     """The live state of one loop inside a running scheduler."""
 
@@ -315,7 +382,9 @@ class LoopRunner:
         self.background: Background | None = None
         if isinstance(loop.fn, HandsOff):
             self.background = Background(loop.name, life)
-        self.schedule = loop.schedule
+        self.schedule: TickSchedule
+        if loop.interval is not None:  # a calendar loop's runner has a grid
+            self.schedule = loop.tick_schedule
         self.rng = rng
         self.runs = self.succeeded = self.failed = 0
         self.timed_out = self.cancelled = self.skipped = 0
@@ -569,7 +638,7 @@ class LoopRunner:
             anchor = self.schedule.instant(anchor, index, _NO_JITTER)
             index = 0
             self.loop = update
-            self.schedule = update.schedule
+            self.schedule = update.tick_schedule
             self._anchor = anchor
             log_update(update)
         if not controls.paused:

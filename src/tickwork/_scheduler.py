@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, final
 import attrs
 import trio
 
+from tickwork._calendar_loop import CalendarRunner
 from tickwork._coordinated import CoordinatedRunner
 from tickwork._coordination import Coordinator, default_replica
 from tickwork._errors import (
@@ -40,6 +41,7 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio brings the backport
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
+    from tickwork._cron import CronSchedule
     from tickwork.triggers._store import TriggerStore
 
 LOGGER = logging.getLogger("tickwork.scheduler")
@@ -217,6 +219,10 @@ class Scheduler:
                 raise InvalidConfigError(msg)
             key = loop.name if self._seed is None else f"{self._seed}:{loop.name}"
             runner = CoordinatedRunner(loop, self._coordinator, self._wall_clock, key)
+        elif loop.schedule is not None:
+            runner = CalendarRunner(
+                loop, self._rng_for(loop.name), self._life, self._wall_clock
+            )
         else:
             runner = LoopRunner(loop, self._rng_for(loop.name), self._life)
         self._runners[loop.name] = runner
@@ -315,8 +321,9 @@ class Scheduler:
         interval: float | None = None,
         jitter: float | None = None,
         timeout: float | _Unset | None = _UNSET,
+        schedule: CronSchedule | None = None,
     ) -> Loop:
-        """Change loop *name*'s interval, jitter or timeout while it runs.
+        """Change loop *name*'s interval, jitter, schedule or timeout while it runs.
 
         The statistics are kept and a run in flight is not disturbed: the
         change takes effect at the loop's next window, which fires as it was
@@ -330,6 +337,10 @@ class Scheduler:
             interval: the new interval, or None to keep it.
             jitter: the new jitter, or None to keep it.
             timeout: the new timeout (None: no timeout); left out, kept.
+            schedule: a calendar loop's new `CronSchedule`, or None to keep
+                it; it takes effect after the fire time due next. A loop
+                keeps its kind: an interval loop takes no schedule, a
+                calendar loop no interval or jitter.
 
         Returns:
             The loop's new `Loop`.
@@ -342,10 +353,25 @@ class Scheduler:
         if runner is None:
             _unknown(name)
         current = runner.configured
+        if (schedule is not None) != current.calendar and (
+            schedule is not None or interval is not None or jitter is not None
+        ):
+            kind = "a calendar" if current.calendar else "an interval"
+            msg = (
+                f"loop {brief(name)} is {kind} loop and stays one: "
+                + (
+                    "update its 'schedule', not its interval or jitter"
+                    if current.calendar
+                    else "update its 'interval' or 'jitter', not a 'schedule'"
+                )
+                + "; remove it and add a new Loop to change its kind"
+            )
+            raise InvalidConfigError(msg)
         loop = attrs.evolve(  # validates, as Loop() does
             current,
             interval=current.interval if interval is None else interval,
             jitter=current.jitter if jitter is None else jitter,
+            schedule=current.schedule if schedule is None else schedule,
             timeout=current.timeout if isinstance(timeout, _Unset) else timeout,
         )
         runner.update(loop)

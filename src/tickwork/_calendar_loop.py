@@ -1,0 +1,202 @@
+"""An in-process calendar loop: a `CronSchedule`'s fire times, on one process.
+
+The fire times are wall-clock instants (`Scheduler(wall_clock=...)`), but
+the loop sleeps on Trio's clock, which a wall-clock step does not move: it
+converts the wait to Trio's clock and wakes at least every `RECHECK`
+seconds to read the wall clock again. A step back re-sleeps towards the
+same fire time (a window already run never runs again); a step forward,
+like a late wake-up, runs the latest fire time that passed, once, and
+counts the others skipped.
+
+Runs, timeouts, overlap policies, pause, update and the statistics are
+`LoopRunner`'s; only the schedule differs. A window is named by its
+nominal start in microseconds since the epoch (`CalendarGrid`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final, final
+
+import trio
+
+from tickwork._context import RunContext, set_source, utc
+from tickwork._cron import CalendarGrid
+from tickwork._lease import micros
+from tickwork._loop import (
+    _BUFFERED,
+    _LATE_WAKE,
+    _OVERRUN,
+    _PAUSED,
+    LoopRunner,
+    log_update,
+)
+from tickwork._text import brief
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tickwork._life import Life
+    from tickwork._loop import Controls, Loop
+    from tickwork._rng import JitterSource
+
+LOGGER = logging.getLogger("tickwork.loop")
+
+RECHECK: Final = 60.0
+"""The longest sleep, in seconds, before the wall clock is read again."""
+
+
+def _grid(loop: Loop) -> CalendarGrid:
+    assert loop.schedule is not None  # noqa: S101 - a calendar loop
+    return CalendarGrid(loop.schedule)
+
+
+@final
+class CalendarRunner(LoopRunner):
+    """The live state of one calendar loop inside a running scheduler."""
+
+    __slots__ = ("grid", "wall_clock")
+
+    def __init__(
+        self,
+        loop: Loop,
+        rng: JitterSource,
+        life: Life,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        """Prepare *loop*, reading fire times against *wall_clock*."""
+        super().__init__(loop, rng, life)
+        self.grid = _grid(loop)
+        self.wall_clock = wall_clock
+
+    def run_context(self) -> RunContext:
+        """The run in flight: its window and fire time as UTC datetimes."""
+        if not self.in_flight:
+            return super().run_context()  # raises NotInRunError
+        scheduled = utc(micros(self._run_scheduled))
+        index = self._run_index
+        return RunContext(
+            name=self.loop.name,
+            window=scheduled if index is None else utc(index),
+            scheduled=scheduled,
+            lateness=self._run_lateness,
+        )
+
+    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop
+        """The loop's task: sleep towards each fire time, run, until stopped."""
+        wall = self.wall_clock
+        set_source(self)
+        now = wall()
+        grid = self.grid
+        index = grid.last_due(now) if self.loop.run_on_start else grid.first_after(now)
+        fire = grid.fire(index)
+        buffered = False  # an overrun's first missed window runs next
+        while True:
+            now = wall()
+            here = trio.current_time()
+            self.next_fire = here + (fire - now)
+            idle = not (life.stopping or self.removed or self.run_requested)
+            if idle and fire > now:
+                # At most RECHECK on Trio's clock, then the wall clock again.
+                with trio.CancelScope(deadline=here + min(fire - now, RECHECK)):
+                    self._sleeper = trio.lowlevel.current_task()
+                    await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
+                awake = life.stopping or self.removed or self.run_requested
+                if not awake and wall() < fire:
+                    continue  # a recheck, or the wall clock stepped back
+            elif life.stopping or self.removed:
+                break
+            else:
+                await trio.lowlevel.checkpoint()
+            if life.stopping or self.removed:
+                break
+            self.next_fire = None
+            self.run_requested = False
+            now = wall()
+            if fire > now:  # run_now woke the loop before its fire time
+                self._run_index = None
+                self._run_scheduled = now
+                self._run_lateness = 0.0
+                await self._run_once(
+                    life, trio.current_time(), 0.0, self.next_trio(fire)
+                )
+                continue
+            controls = self._controls
+            if controls is not None and controls.attend:
+                grid, index, run = self._attend_calendar(life, controls, index, now)
+                if not run:
+                    fire, buffered = grid.fire(index), False
+                    continue
+            following = grid.following(index)
+            if grid.fire(following) <= now:
+                if buffered:  # the overrun's first missed window; skip the rest
+                    after = grid.first_after(now)
+                    self._skipped(
+                        life,
+                        grid.count(following, after),
+                        _BUFFERED,
+                        self.last_duration,
+                    )
+                    following = after
+                else:  # woke late, or the wall clock stepped forward: the latest
+                    latest = grid.last_due(now)
+                    self._skipped(
+                        life, grid.count(index, latest), _LATE_WAKE, now - fire
+                    )
+                    index = latest
+                    fire = grid.fire(index)
+                    following = grid.following(index)
+            buffered = False
+            lateness = now - fire
+            self._run_index = index
+            self._run_scheduled = fire
+            self._run_lateness = lateness
+            index, fire = following, grid.fire(following)
+            await self._run_once(
+                life, trio.current_time(), lateness, self.next_trio(fire)
+            )
+            now = wall()
+            if fire <= now:  # the run outlasted its window
+                controls = self._controls
+                if self.loop.overlap != "skip" or (
+                    controls is not None and controls.paused
+                ):
+                    buffered = True  # buffer_one, replace: it runs next
+                    continue
+                after = grid.first_after(now)
+                self._skipped(
+                    life, grid.count(index, after), _OVERRUN, self.last_duration
+                )
+                index, fire = after, grid.fire(after)
+        self.next_fire = None
+
+    def next_trio(self, fire: float) -> float:
+        """The Trio-clock instant of the wall-clock instant *fire*."""
+        return trio.current_time() + (fire - self.wall_clock())
+
+    def _attend_calendar(
+        self, life: Life, controls: Controls, index: int, now: float
+    ) -> tuple[CalendarGrid, int, bool]:
+        """Apply a pending update, then a pause, at a due fire time.
+
+        Returns the grid, the window to run or wait for, and whether it
+        runs. An update takes the new schedule from this window on (this
+        one fires as scheduled); a paused loop counts this window and those
+        that also passed, and waits for the next.
+        """
+        update = controls.update
+        if update is not None:
+            controls.update = None
+            self.loop = update
+            self.grid = _grid(update)
+            log_update(update)
+        grid = self.grid
+        if not controls.paused:
+            return grid, index, True
+        after = grid.first_after(now)
+        count = max(1, grid.count(index, after))
+        controls.paused_windows += count
+        name = self.loop.name
+        LOGGER.debug(_PAUSED, brief(name), count)
+        life.hooks.emit("on_window_paused", name=name, count=count, kind="loop")
+        return grid, after, False

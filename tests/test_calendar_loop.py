@@ -1,0 +1,445 @@
+"""Calendar loops: `Loop(schedule=CronSchedule(...))`, in-process and coordinated.
+
+Every test runs on MockClock with a wall clock derived from it (EPOCH plus
+Trio's clock) that a test may step forward or back, as NTP or an operator
+would.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from tickwork import (
+    CronSchedule,
+    InvalidConfigError,
+    Loop,
+    LoopStats,
+    Scheduler,
+    WrongTypeError,
+    current_run,
+)
+from tickwork.triggers import MemoryTriggerStore
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+UTC = timezone.utc
+EPOCH = datetime(2026, 3, 28, 23, 58, tzinfo=UTC).timestamp()
+"""Trio's clock 0: Saturday 23:58 UTC, two minutes before a whole hour."""
+MINUTE = 60.0
+
+
+@attrs.define
+class Wall:
+    """A wall clock that follows Trio's and can be stepped."""
+
+    epoch: float = EPOCH
+    step: float = 0.0
+
+    def __call__(self) -> float:
+        """Seconds since the epoch: Trio's clock from *epoch*, plus the steps."""
+        return self.epoch + self.step + trio.current_time()
+
+
+Runs = list[tuple[float, str, float]]
+"""(Trio time at start, window in UTC as ISO text, lateness) of each run."""
+
+
+def _job(runs: Runs, seconds: float = 0.0) -> Callable[[], Awaitable[None]]:
+    async def job() -> None:
+        run = current_run()
+        assert isinstance(run.window, datetime)
+        assert isinstance(run.scheduled, datetime)
+        runs.append((trio.current_time(), f"{run.window:%d %H:%M}", run.lateness))
+        await trio.sleep(seconds)
+
+    return job
+
+
+def _cron(expression: str, **options: object) -> CronSchedule:
+    return CronSchedule(expression, **options)  # type: ignore[arg-type]
+
+
+async def _play(
+    scheduler: Scheduler,
+    until: float,
+    actions: dict[float, Callable[[], object]] | None = None,
+) -> None:
+    """Run *scheduler* until Trio time *until*, doing each action at its time."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        for at, action in sorted((actions or {}).items()):
+            await trio.sleep_until(at)
+            result = action()
+            if inspect.isawaitable(result):
+                await result
+        await trio.sleep_until(until)
+        scheduler.stop()
+
+
+# --- construction --------------------------------------------------------------
+
+
+async def _noop() -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "exactly one of 'interval' (seconds) and 'schedule'"),
+        (
+            {"interval": 60, "schedule": CronSchedule("@hourly")},
+            (
+                "exactly one of 'interval' (seconds) and 'schedule' "
+                "(a CronSchedule); got both"
+            ),
+        ),
+        (
+            {"schedule": CronSchedule("@hourly"), "jitter": 0.1},
+            (
+                "'jitter' must be 0 for a calendar loop: CronSchedule(jitter=...) "
+                "spreads its fire times (got 0.1)"
+            ),
+        ),
+    ],
+)
+def test_a_loop_takes_exactly_one_of_interval_and_schedule(
+    options: dict[str, object], message: str
+) -> None:
+    """Neither, both, or an interval loop's jitter on a calendar: refused by name."""
+    with pytest.raises(InvalidConfigError, match=re.escape(message)):
+        Loop(name="job", fn=_noop, **options)  # type: ignore[arg-type]
+
+
+def test_a_schedule_that_is_not_a_cron_schedule_is_a_type_error() -> None:
+    """Cron text where a CronSchedule belongs: refused, naming the type."""
+    with pytest.raises(WrongTypeError, match=r"'schedule' must be a CronSchedule"):
+        Loop(name="job", fn=_noop, schedule="0 3 * * *")  # type: ignore[arg-type]
+
+
+def test_a_calendar_loop_defaults_to_no_run_on_start_and_no_tick_schedule() -> None:
+    """A calendar loop waits for its first fire time; an interval loop runs at once."""
+    loop = Loop(name="job", fn=_noop, schedule=CronSchedule("@daily"))
+    assert (loop.interval, loop.jitter, loop.run_on_start, loop.calendar) == (
+        None,
+        0.0,
+        False,
+        True,
+    )
+    with pytest.raises(InvalidConfigError, match="is a calendar loop"):
+        _ = loop.tick_schedule
+    interval = Loop(name="job", fn=_noop, interval=5)
+    assert (interval.jitter, interval.run_on_start, interval.calendar) == (
+        0.1,
+        True,
+        False,
+    )
+
+
+# --- in-process ----------------------------------------------------------------
+
+
+async def test_a_calendar_loop_runs_at_its_fire_times_with_utc_windows(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every 5 minutes from 23:58: 00:00, 00:05, 00:10, on time."""
+    runs: Runs = []
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"))
+    scheduler = Scheduler([loop], wall_clock=Wall())
+    await _play(scheduler, 13 * MINUTE)
+    assert runs == [
+        (2 * MINUTE, "29 00:00", 0.0),
+        (7 * MINUTE, "29 00:05", 0.0),
+        (12 * MINUTE, "29 00:10", 0.0),
+    ]
+    assert scheduler.stats()["job"].skipped == 0
+
+
+async def test_run_on_start_runs_the_latest_fire_time_that_passed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """At 23:58, 23:55's run comes at once, 3 minutes late; then 00:00 on time."""
+    runs: Runs = []
+    loop = Loop(
+        name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"), run_on_start=True
+    )
+    await _play(Scheduler([loop], wall_clock=Wall()), 3 * MINUTE)
+    assert runs == [(0.0, "28 23:55", 3 * MINUTE), (2 * MINUTE, "29 00:00", 0.0)]
+
+
+async def test_a_wall_clock_step_forward_runs_the_latest_once_and_counts_skips(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At 00:08:30 the wall clock jumps an hour: the latest window runs once.
+
+    The next recheck (Trio minute 11, now 01:09) runs 01:05, 4 minutes late,
+    and skips 00:10 ... 01:00.
+    """
+    caplog.set_level(logging.WARNING, "tickwork")
+    runs: Runs = []
+    wall = Wall()
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"))
+    scheduler = Scheduler([loop], wall_clock=wall)
+
+    def jump() -> None:
+        wall.step += 3600
+
+    await _play(scheduler, 16 * MINUTE, {10.5 * MINUTE: jump})
+    assert runs == [
+        (2 * MINUTE, "29 00:00", 0.0),
+        (7 * MINUTE, "29 00:05", 0.0),
+        (11 * MINUTE, "29 01:05", 4 * MINUTE),
+        (12 * MINUTE, "29 01:10", 0.0),
+    ]
+    assert scheduler.stats()["job"].skipped == 11  # 00:10 ... 01:00
+    assert any("11 tick(s)" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_wall_clock_step_back_never_runs_a_window_twice(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """At 00:06 the wall clock goes back 10 minutes: 00:00 and 00:05 do not rerun."""
+    runs: Runs = []
+    wall = Wall()
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"))
+    scheduler = Scheduler([loop], wall_clock=wall)
+
+    def back() -> None:
+        wall.step -= 10 * MINUTE
+
+    await _play(scheduler, 20 * MINUTE, {8 * MINUTE: back})
+    # Back at 00:06 -> 23:56: 00:10 comes at Trio time 2 + 10 + 10 = 22 min.
+    assert [(start, window) for start, window, _ in runs] == [
+        (2 * MINUTE, "29 00:00"),
+        (7 * MINUTE, "29 00:05"),
+    ]
+    stats = scheduler.stats()["job"]
+    assert (stats.runs, stats.skipped) == (2, 0)
+
+
+async def test_a_step_during_a_long_sleep_is_noticed_within_60_seconds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Daily at 03:00; at 23:58 + 10 s the clock jumps to 03:00:30 next day."""
+    runs: Runs = []
+    wall = Wall()
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("0 3 * * *"))
+    scheduler = Scheduler([loop], wall_clock=wall)
+
+    def jump() -> None:
+        wall.step += 3 * 3600 + 2 * MINUTE + 20  # 23:58:10 -> 03:00:30
+
+    await _play(scheduler, 200, {10: jump})
+    [(start, window, lateness)] = runs
+    assert window == "29 03:00"
+    assert 10 < start <= 10 + 60
+    assert lateness == pytest.approx(start - 10 + 30)  # 30 s past 03:00 at the jump
+
+
+async def test_spring_forward_shifts_and_fall_back_fires_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """30 2 * * * in Berlin from 2026-03-28: 01:00Z on 03-29 (shifted), then 00:30Z."""
+    runs: Runs = []
+    loop = Loop(
+        name="job",
+        fn=_job(runs),
+        schedule=_cron("30 2 * * *", timezone="Europe/Berlin"),
+    )
+    await _play(Scheduler([loop], wall_clock=Wall()), 2 * 86400)
+    assert [window for _, window, _ in runs] == ["29 01:00", "30 00:30"]
+    fall = datetime(2026, 10, 24, 12, tzinfo=UTC).timestamp()
+    runs.clear()
+    loop = attrs.evolve(loop, schedule=_cron("30 2 * * *", timezone="Europe/Berlin"))
+    later = Wall(epoch=fall - trio.current_time())
+    await _play(Scheduler([loop], wall_clock=later), 4 * 86400)
+    assert [window for _, window, _ in runs] == ["25 00:30", "26 01:30"]
+
+
+@pytest.mark.parametrize(
+    ("overlap", "expected", "counters"),
+    [
+        ("skip", [(1, "23:59"), (4, "00:02")], (4, 0)),  # 2, then 2 as it ends
+        ("buffer_one", [(1, "23:59"), (3.5, "00:00"), (6, "00:02")], (3, 0)),
+        (
+            "replace",
+            [(1, "23:59"), *((m, f"00:0{m - 2}") for m in range(2, 7))],
+            (0, 5),
+        ),
+    ],
+)
+async def test_overlap_policies_on_a_calendar(
+    autojump_clock: trio.testing.MockClock,
+    overlap: str,
+    expected: list[tuple[float, str]],
+    counters: tuple[int, int],
+) -> None:
+    """Every minute from 23:59 (Trio minute 1), runs of 150 s, as interval loops do."""
+    runs: Runs = []
+    loop = Loop(
+        name="job",
+        fn=_job(runs, 150),
+        schedule=_cron("* * * * *"),
+        overlap=overlap,  # type: ignore[arg-type]
+    )
+    scheduler = Scheduler([loop], wall_clock=Wall())
+    await _play(scheduler, 6.2 * MINUTE)
+    assert [(start / MINUTE, window[3:]) for start, window, _ in runs] == expected
+    stats = scheduler.stats()["job"]
+    assert (stats.skipped, stats.replaced) == counters
+
+
+async def test_pause_resume_and_update_a_calendar_loop(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every minute from 23:59; paused 00:01:30-00:04:12; hourly after 00:05:30."""
+    runs: Runs = []
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("* * * * *"))
+    scheduler = Scheduler([loop], wall_clock=Wall())
+
+    def update() -> None:
+        scheduler.update("job", schedule=_cron("0 * * * *"))
+
+    await _play(
+        scheduler,
+        70 * MINUTE,
+        {
+            3.5 * MINUTE: lambda: scheduler.pause("job"),
+            6.2 * MINUTE: lambda: scheduler.resume("job"),
+            7.5 * MINUTE: update,
+        },
+    )
+    assert [window for _, window, _ in runs] == [
+        "28 23:59",
+        "29 00:00",
+        "29 00:01",
+        "29 00:05",
+        "29 00:06",  # the window due after the update still fires
+        "29 01:00",
+    ]
+    stats = scheduler.stats()["job"]
+    assert (stats.paused, stats.runs) == (3, 6)  # 00:02, 00:03, 00:04
+
+
+async def test_update_keeps_a_loops_kind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An interval loop takes no schedule, a calendar loop no interval."""
+    calendar = Loop(name="cal", fn=_noop, schedule=_cron("@daily"))
+    interval = Loop(name="int", fn=_noop, interval=5)
+    scheduler = Scheduler([calendar, interval], wall_clock=Wall())
+    with pytest.raises(InvalidConfigError, match="is a calendar loop and stays one"):
+        scheduler.update("cal", interval=5)
+    with pytest.raises(InvalidConfigError, match="is an interval loop and stays one"):
+        scheduler.update("int", schedule=_cron("@daily"))
+    assert scheduler.update("cal", timeout=3).timeout == 3
+
+
+async def test_run_now_runs_a_calendar_loop_at_once_as_its_own_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """run_now at 23:58:10: its window is the instant it ran, not a fire time."""
+    runs: Runs = []
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("0 3 * * *"))
+    scheduler = Scheduler([loop], wall_clock=Wall())
+    await _play(scheduler, 20, {10: lambda: scheduler.run_now("job")})
+    assert runs == [(10.0, "28 23:58", 0.0)]
+
+
+# --- coordinated ---------------------------------------------------------------
+
+COORDINATED_EPOCH = 1_800_000_000.0  # a whole minute: 10:00 of the outage
+
+
+async def _outage(
+    *, catch_up: str, limit: int = 10
+) -> tuple[list[tuple[float, float, bool]], LoopStats]:
+    """Every replica of a "* * * * *" loop down from 10:00:30 to 10:05:10."""
+    wall = Wall(epoch=COORDINATED_EPOCH)
+    store = MemoryTriggerStore(clock=wall)
+    runs: list[tuple[float, float, bool]] = []
+
+    async def job() -> None:
+        run = current_run()
+        assert isinstance(run.window, datetime)
+        window = run.window.timestamp() - COORDINATED_EPOCH
+        runs.append((trio.current_time(), window, run.catching_up))
+
+    def replica(name: str) -> Scheduler:
+        loop = Loop(
+            name="report",
+            fn=job,
+            schedule=_cron("* * * * *"),
+            run_on_start=True,
+            coordinated=True,
+            catch_up=catch_up,  # type: ignore[arg-type]
+            catch_up_limit=limit,
+        )
+        return Scheduler([loop], store=store, wall_clock=wall, replica=name)
+
+    await _play(replica("a"), 30)
+    await trio.sleep_until(310)
+    second = replica("b")
+    await _play(second, 390)
+    return runs, second.stats()["report"]
+
+
+@pytest.mark.parametrize(
+    ("catch_up", "limit", "windows", "counts"),
+    [
+        ("latest", 10, [(310, 300, True)], (1, 4, 0)),
+        ("skip", 10, [], (0, 5, 0)),
+        ("all", 10, [(310, m * MINUTE, True) for m in range(1, 6)], (5, 0, 0)),
+        ("all", 3, [(310, m * MINUTE, True) for m in (3, 4, 5)], (3, 0, 2)),
+    ],
+)
+async def test_a_coordinated_calendar_loop_catches_up_as_its_policy_says(
+    autojump_clock: trio.testing.MockClock,
+    catch_up: str,
+    limit: int,
+    windows: list[tuple[float, float, bool]],
+    counts: tuple[int, int, int],
+) -> None:
+    """The interval loop's outage timeline, on a calendar: the same runs."""
+    runs, stats = await _outage(catch_up=catch_up, limit=limit)
+    assert runs == [(0, 0, False), *windows, (360, 360, False)]
+    assert (stats.caught_up, stats.missed, stats.lost) == counts
+
+
+async def test_two_replicas_run_each_calendar_window_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two replicas of an every-5-minutes loop with jitter: each window runs once."""
+    wall = Wall()
+    store = MemoryTriggerStore(clock=wall)
+    runs: Runs = []
+    schedule = _cron("*/5 * * * *", jitter=20, key="k")
+
+    def replica(name: str) -> Scheduler:
+        loop = Loop(name="job", fn=_job(runs), schedule=schedule, coordinated=True)
+        return Scheduler([loop], store=store, wall_clock=wall, replica=name)
+
+    a, b = replica("a"), replica("b")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await nursery.start(b.run)
+        await trio.sleep_until(33 * MINUTE)
+        a.stop()
+        b.stop()
+    windows = [window for _, window, _ in runs]
+    assert windows == [f"29 00:{m:02}" for m in range(0, 31, 5)]
+    fires = schedule.next_fire_times(datetime.fromtimestamp(EPOCH, UTC), 7)
+    starts = [EPOCH + start for start, _, _ in runs]
+    assert starts == pytest.approx([t.timestamp() for t in fires], abs=1e-3)
+    total = a.stats()["job"].claims_lost + b.stats()["job"].claims_lost
+    assert total == 7
