@@ -1038,7 +1038,7 @@ def test_an_evenly_spaced_calendar_claims_as_the_interval_grid(  # noqa: PLR0917
 
 
 def test_a_weekday_calendar_owes_only_its_own_windows_after_a_weekend() -> None:
-    """ "0 9 * * 1-5": down from Friday's run to Tuesday 09:00:05, catch_up=all.
+    """Weekdays at 09:00: down from Friday to Tuesday 09:00:05, catch_up=all.
 
     Monday 09:00 and Tuesday 09:00 were missed (no weekend windows): Monday
     runs first, then Tuesday, each once; with limit 1 Monday is lost.

@@ -478,4 +478,3 @@ class CalendarGrid:
     def index_of(self, window: int) -> int:
         """The window whose nominal start is *window* µs: the same int."""
         return window
-
