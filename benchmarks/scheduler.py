@@ -10,6 +10,12 @@
    counted against the expected numbers.
 4. Shutdown latency: 10 000 idle loops (stop() to run() returning), and 100
    loops stuck past a 0.2 s grace (return time minus stop + grace).
+5. Per-tick CPU of a calendar loop ("* * * * *", with and without jitter)
+   next to an interval loop firing as often (every 60 s, jitter 0 and 0.1):
+   N loops for 30 minutes of Trio's MockClock, the wall clock derived from
+   it. Cron's finest period is a minute, so real time would take half an
+   hour a row; virtual time bills the same code paths (sleep, wake, run,
+   next fire time) and only the CPU they take is reported.
 
 Writes ``benchmarks/results/scheduler.json``.
 """
@@ -28,7 +34,7 @@ import trio.testing
 
 from _common import percentile, print_table, progress, run_in_phase, write_results
 from _variants import floor, record_lateness
-from tickwork import Loop, Scheduler
+from tickwork import CronSchedule, Loop, Scheduler
 
 WARM_UP = 0.5
 
@@ -336,8 +342,86 @@ def shutdown() -> dict[str, float]:
     return result
 
 
+CALENDAR_EPOCH = 1_800_000_000.0
+"""A whole minute: the calendar loops' wall clock at Trio time 0."""
+
+
+def calendar_cost(counts: list[int], minutes: int = 30) -> list[dict[str, object]]:
+    """Benchmark 5: CPU per run of calendar loops vs interval loops, virtual time."""
+
+    def wall() -> float:
+        return CALENDAR_EPOCH + trio.current_time()
+
+    variants: dict[str, dict[str, object]] = {
+        "interval 60 s, j=0": {"interval": 60, "jitter": 0},
+        "interval 60 s, j=0.1": {"interval": 60, "jitter": 0.1},
+        "cron * * * * *": {"schedule": CronSchedule("* * * * *")},
+        "cron * * * * *, jitter 6 s": {
+            "schedule": CronSchedule("* * * * *", jitter=6),
+        },
+        "cron */5 * * * * Berlin": {
+            "schedule": CronSchedule("*/5 * * * *", timezone="Europe/Berlin"),
+        },
+    }
+    results: list[dict[str, object]] = []
+    rows: list[list[str]] = []
+    for tasks in counts:
+        base = None
+        for name, options in variants.items():
+            progress(f"scheduler calendar cost: {name}, {tasks} loop(s)")
+            runs = [0]
+
+            async def job(runs: list[int] = runs) -> None:
+                runs[0] += 1
+
+            async def main(options: dict[str, object] = options) -> float:
+                loops = [
+                    Loop(name=f"l{i}", fn=job, run_on_start=False, **options)  # type: ignore[arg-type]
+                    for i in range(tasks)
+                ]
+                scheduler = Scheduler(loops, seed=1, wall_clock=wall)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(scheduler.run)
+                    await trio.sleep(1)
+                    cpu = time.process_time()
+                    await trio.sleep(minutes * 60)
+                    cpu = time.process_time() - cpu
+                    scheduler.stop()
+                return cpu
+
+            cpu = trio.run(
+                main, clock=trio.testing.MockClock(autojump_threshold=0)
+            )
+            per_run = cpu / max(1, runs[0]) * 1e6
+            base = per_run if base is None else base
+            results.append(
+                {
+                    "loops": tasks,
+                    "variant": name,
+                    "runs": runs[0],
+                    "cpu_us_per_run": per_run,
+                    "vs_interval": per_run / base,
+                }
+            )
+            rows.append(
+                [
+                    str(tasks),
+                    name,
+                    str(runs[0]),
+                    f"{per_run:.1f}",
+                    f"{per_run / base:.2f}",
+                ]
+            )
+    print_table(
+        f"Per-tick CPU, calendar vs interval loops ({minutes} min of MockClock)",
+        ["loops", "variant", "runs", "CPU µs/run", "vs interval j=0"],
+        rows,
+    )
+    return results
+
+
 def main() -> None:
-    """Run the four scheduler benchmarks and write JSON."""
+    """Run the scheduler benchmarks and write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--ticks", type=int, default=5)
@@ -361,6 +445,7 @@ def main() -> None:
         "memory": memory_per_loop(10_000),
         "overlap": overlap(),
         "shutdown": shutdown(),
+        "calendar": calendar_cost([1, 100, 1000]),
     }
     write_results("scheduler", payload)
 

@@ -397,7 +397,7 @@ class CalendarGrid:
     walking the schedule, which costs a few microseconds a window.
     """
 
-    __slots__ = ("schedule",)
+    __slots__ = ("_after", "_following", "schedule")
 
     spread: Final = 0.0
     """Fire instants never precede their window's start."""
@@ -405,6 +405,9 @@ class CalendarGrid:
     def __init__(self, schedule: CronSchedule) -> None:
         """The windows of *schedule*."""
         self.schedule = schedule
+        # The last `following` answer: a loop asks for the same one in turn
+        # for the fire instant (jitter) and the next window.
+        self._after = self._following = _NEVER
 
     def starts(self, low: int) -> Iterator[int]:
         """The window starts at or after *low* (µs), increasing."""
@@ -426,7 +429,10 @@ class CalendarGrid:
 
     def following(self, index: int) -> int:
         """The window after window *index*."""
-        return next(self.starts(index + 1), _NEVER)
+        if index != self._after:
+            self._after = index
+            self._following = next(self.starts(index + 1), _NEVER)
+        return self._following
 
     def start(self, index: int) -> float:
         """Window *index*'s nominal start, in seconds since the epoch."""

@@ -161,9 +161,10 @@ class Loop:
         coordinated: run each window on one replica only, claiming it in the
             scheduler's store (`Scheduler` needs ``store=``). Its windows
             start at ``phase + k * interval`` seconds after the Unix epoch,
-            the same on every replica, not at the process start.
+            the same on every replica, not at the process start (a calendar
+            loop's windows are its schedule's fire times).
         phase: seconds added to the Unix epoch to anchor a coordinated loop's
-            windows; finite. Ignored for in-process loops.
+            windows; finite. Ignored for in-process and calendar loops.
         delivery: for a coordinated loop, ``"at_most_once"`` (a window whose
             replica dies mid-run is recorded as lost) or ``"at_least_once"``
             (it is run again elsewhere, attempt 2, 3, ...).
