@@ -8,6 +8,7 @@ would.
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
 import re
 from datetime import datetime, timezone
@@ -17,6 +18,8 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tickwork import (
     CronSchedule,
@@ -443,3 +446,109 @@ async def test_two_replicas_run_each_calendar_window_once(
     assert starts == pytest.approx([t.timestamp() for t in fires], abs=1e-3)
     total = a.stats()["job"].claims_lost + b.stats()["job"].claims_lost
     assert total == 7
+
+
+# --- properties ------------------------------------------------------------------
+
+EXPRESSIONS = ("* * * * *", "*/7 * * * *", "0 * * * *", "30 2 * * *", "0 9 * * 1-5")
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe")
+DAY = 86400.0
+
+
+@attrs.frozen
+class Steps:
+    """A calendar loop's setting and the wall-clock steps made while it runs."""
+
+    expression: str
+    zone: str
+    start: float
+    """The wall clock at Trio time 0."""
+    steps: list[tuple[float, float]]
+    """(Trio time, seconds added to the wall clock)."""
+    run: float
+    overlap: str
+
+
+@st.composite
+def stepped(draw: st.DrawFn) -> Steps:
+    """A loop on one of a few calendars, started in 2026, and up to 4 steps."""
+    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    return Steps(
+        expression=draw(st.sampled_from(EXPRESSIONS)),
+        zone=draw(st.sampled_from(ZONES)),
+        start=start + draw(st.integers(0, 364 * 86400)),
+        steps=sorted(
+            draw(
+                st.lists(
+                    st.tuples(
+                        st.floats(0, DAY),
+                        st.sampled_from([-7200.0, -600.0, -30.0, 45.0, 3600.0, DAY]),
+                    ),
+                    max_size=4,
+                )
+            )
+        ),
+        run=draw(st.sampled_from([0.0, 1.0, 90.0])),
+        overlap=draw(st.sampled_from(["skip", "buffer_one", "replace"])),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(stepped())
+def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) -> None:
+    """Each window runs at most once, in order, never before its fire time.
+
+    Every run is a fire time of the schedule; with no step every fire time of
+    the day runs (short runs, skip); after a step forward past a fire time a
+    run starts within 60 s.
+    """
+    schedule = CronSchedule(s.expression, timezone=s.zone)
+    wall = Wall(epoch=s.start)
+    starts: list[tuple[float, datetime, float]] = []  # trio time, window, wall
+
+    async def job() -> None:
+        run = current_run()
+        assert isinstance(run.window, datetime)
+        starts.append((trio.current_time(), run.window, wall()))
+        await trio.sleep(s.run)
+
+    async def main() -> None:
+        loop = Loop(
+            name="job",
+            fn=job,
+            schedule=schedule,
+            overlap=s.overlap,  # type: ignore[arg-type]
+        )
+        scheduler = Scheduler([loop], wall_clock=wall)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scheduler.run)
+            for at, seconds in s.steps:
+                await trio.sleep_until(at)
+                wall.step += seconds
+            await trio.sleep_until(DAY)
+            scheduler.stop(grace=0)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    windows = [window for _, window, _ in starts]
+    assert windows == sorted(set(windows))  # once each, in order
+    for _, window, at in starts:
+        before = datetime.fromtimestamp(window.timestamp() - 1, UTC)
+        assert schedule.next_fire_time(before) == window  # a fire time
+        assert at >= window.timestamp()  # never before it
+    if not s.steps and s.run <= 1 and s.overlap == "skip":
+        first = datetime.fromtimestamp(s.start, UTC)
+        expected = list(
+            itertools.takewhile(
+                lambda t: t.timestamp() <= s.start + DAY - 1,
+                schedule.fire_times(first),
+            )
+        )
+        assert windows == expected
+    for at, seconds in s.steps:
+        # A step forward that passes a fire time: a run within the recheck.
+        if seconds <= 0:
+            continue
+        moved = s.start + sum(x for t, x in s.steps if t <= at) + at
+        passed = schedule.next_fire_time(datetime.fromtimestamp(moved - seconds, UTC))
+        if passed.timestamp() <= moved and at + 61 < DAY and s.run == 0:
+            assert any(at <= t <= at + 60 for t, _, _ in starts), (at, seconds)
