@@ -11,6 +11,7 @@ import runpy
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -65,7 +66,7 @@ def test_add_list_disable_enable_remove_round_trip(tmp_path: Path) -> None:
     header, *rows = cells(table)
     assert header == [
         "NAME",
-        "INTERVAL",
+        "SCHEDULE",
         "ENABLED",
         "LAST WINDOW",
         "OUTCOME",
@@ -465,6 +466,8 @@ def test_list_cuts_cells_and_shows_broken_rows(tmp_path: Path) -> None:
         "outcome": None,
         "attempt": 0,
         "lost": 0,
+        "cron": None,
+        "timezone": None,
         "status": None,
         "anchor_at": None,
         "window_at": None,
@@ -547,7 +550,7 @@ def test_list_shows_each_window_state_and_the_coordinated_loops(
     assert code == 0
     assert table.splitlines() == [
         (
-            "NAME     INTERVAL  ENABLED  LAST WINDOW           OUTCOME    LEASE       "
+            "NAME     SCHEDULE  ENABLED  LAST WINDOW           OUTCOME    LEASE       "
             "NEXT FIRE  ATTEMPT  LOST  HOLDER"
         ),
         (
@@ -615,6 +618,8 @@ def test_list_json_gives_the_window_state_in_microseconds_and_text(
         "outcome": None,
         "attempt": 1,
         "lost": 1,
+        "cron": None,
+        "timezone": None,
         "status": "running",
         "anchor_at": "2024-05-01T12:00:00Z",
         "window_at": "2024-05-01T12:15:00Z",
@@ -813,3 +818,302 @@ def test_pause_refuses_a_name_that_is_neither(
     error = capsys.readouterr().err
     assert "no trigger or coordinated loop named 'nope'" in error
     assert "--loop" in error
+
+
+# --- calendar triggers ------------------------------------------------------------
+
+SPRING = 1_774_612_800  # 2026-03-27T12:00:00Z, two days before Berlin springs forward
+AUTUMN = 1_792_756_800  # 2026-10-23T12:00:00Z, two days before it falls back
+
+
+def calendar_db(tmp_path: Path, added: float) -> str:
+    """An SQLite file with "nightly" (30 2 * * * in Berlin) and "daily" (1d).
+
+    Both were added at *added* (the store's clock), neither claimed yet.
+    """
+    db = str(tmp_path / "c.db")
+
+    async def build() -> None:
+        async with SQLiteTriggerStore(db, clock=lambda: added) as store:
+            await store.add(name="nightly", cron="30 2 * * *", timezone="Europe/Berlin")
+            await store.add(name="daily", interval="1d")
+
+    trio.run(build)
+    return db
+
+
+def test_add_a_cron_trigger_then_list_and_show_it(tmp_path: Path) -> None:
+    """add NAME "cron" --timezone ZONE; list and show give the expression and zone."""
+    db = str(tmp_path / "t.db")
+    code, out = run(
+        "--db", db, "add", "nightly", "30 2 * * *", "--timezone", "Europe/Berlin"
+    )
+    assert code == 0
+    added = re.fullmatch(
+        r"added 'nightly' at 30 2 \* \* \* in Europe/Berlin, first fire "
+        r"(\S+Z) = (\S+)\n",
+        out,
+    )
+    assert added is not None
+    first = datetime.fromisoformat(added[1].replace("Z", "+00:00"))
+    local = datetime.fromisoformat(added[2])
+    assert first == local
+    assert local.strftime("%H:%M:%S") in ("02:30:00", "03:00:00")  # 03:00: a gap
+    assert run("--db", db, "add", "hourly", "@hourly", "--timezone=Asia/Tokyo")[0] == 0
+    code, out = run("--db", db, "add", "daily", "0 0 * * *", "--disabled")
+    assert code == 0
+    assert out.startswith("added 'daily' at 0 0 * * * in UTC, first fire ")
+    table = cells(run("--db", db, "list")[1])
+    assert [row[:3] for row in table] == [
+        ["NAME", "SCHEDULE", "ENABLED"],
+        ["daily", "0 0 * * * (UTC)", "no"],
+        ["hourly", "@hourly (Asia/Tokyo)", "yes"],
+        ["nightly", "30 2 * * * (Europe/Berlin)", "yes"],
+    ]
+    lines = run("--db", db, "show", "nightly")[1].splitlines()
+    assert lines[3:6] == ["cron: 30 2 * * *", "timezone: Europe/Berlin", "enabled: yes"]
+    assert not any(line.startswith("interval:") for line in lines)
+    assert f"next fire: {added[1]}" in "\n".join(lines)
+    record = json.loads(run("--db", db, "show", "nightly", "--json")[1])
+    assert (record["interval"], record["cron"], record["timezone"]) == (
+        "",
+        "30 2 * * *",
+        "Europe/Berlin",
+    )
+    assert record["next_fire_at"] == added[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["add", "x", "61 * * * *"], "'cron' field 'minute' must be 0-59 (got '61')"),
+        (["add", "x", "0 3 * *"], "'cron' must have 5 fields"),
+        (["add", "x", "@often"], "'cron' macro must be one of"),
+        (
+            ["add", "x", "0 3 * * *", "--timezone", "Mars/Base"],
+            (
+                "'timezone' must be an IANA zone name such as 'Europe/Berlin': "
+                "unknown zone (got 'Mars/Base')"
+            ),
+        ),
+        (["next", "nope"], "no trigger named 'nope'"),
+    ],
+)
+def test_a_bad_expression_or_zone_is_refused_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Refused like a bad interval: exit 1, the field and value on stderr, no row."""
+    db = str(tmp_path / "t.db")
+    assert run("--db", db, "add", "seed", "1m")[0] == 0
+    capsys.readouterr()
+    assert run("--db", db, *argv) == (REFUSED, "")
+    assert message in capsys.readouterr().err
+    assert [row[0] for row in cells(run("--db", db, "list")[1])] == ["NAME", "seed"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["add", "x", "15m", "--timezone", "Europe/Berlin"],
+            (
+                "argument --timezone: applies to a cron expression only, not to "
+                "the interval '15m'"
+            ),
+        ),
+        (["next", "x", "-n", "0"], "argument -n: must be a whole number from 1"),
+        (["next", "x", "-n", "1001"], "(got '1001')"),
+        (["next", "x", "-n", "two"], "(got 'two')"),
+        (["add", "x", "0 3 * * *", "--timezone"], "expected one argument"),
+    ],
+)
+def test_timezone_with_an_interval_and_a_bad_count_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """--timezone on an interval, or -n out of 1 to 1000, exits 2 naming the option."""
+    with pytest.raises(SystemExit) as exited:
+        run("--db", str(tmp_path / "t.db"), *argv)
+    assert exited.value.code == USAGE
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("added", "lines"),
+    [
+        (
+            SPRING,
+            [
+                "2026-03-28T01:30:00Z  2026-03-28T02:30:00+01:00  in 13h30m",
+                "2026-03-29T01:00:00Z  2026-03-29T03:00:00+02:00  in 1d13h",
+                "2026-03-30T00:30:00Z  2026-03-30T02:30:00+02:00  in 2d12h",
+                "2026-03-31T00:30:00Z  2026-03-31T02:30:00+02:00  in 3d12h",
+            ],
+        ),
+        (
+            AUTUMN,
+            [
+                "2026-10-24T00:30:00Z  2026-10-24T02:30:00+02:00  in 12h30m",
+                "2026-10-25T00:30:00Z  2026-10-25T02:30:00+02:00  in 1d12h",
+                "2026-10-26T01:30:00Z  2026-10-26T02:30:00+01:00  in 2d13h",
+                "2026-10-27T01:30:00Z  2026-10-27T02:30:00+01:00  in 3d13h",
+            ],
+        ),
+    ],
+)
+def test_next_prints_the_coming_fire_times_in_utc_and_local_time(
+    tmp_path: Path, added: int, lines: list[str]
+) -> None:
+    """next NAME -n 4 across a DST change: one a local day, each in UTC and Berlin."""
+    db = calendar_db(tmp_path, added)
+    code, out = run("--db", db, "next", "nightly", "-n", "4", now=added)
+    assert code == 0
+    assert out.splitlines() == [
+        "UTC                   LOCAL (Europe/Berlin)      FROM NOW",
+        *lines,
+    ]
+    code, out = run("--db", db, "next", "-n", "2", "nightly", now=added)
+    assert code == 0
+    assert out.splitlines()[1:] == lines[:2]
+    assert len(run("--db", db, "next", "nightly", now=added)[1].splitlines()) == 6
+
+
+def test_next_of_an_interval_trigger_prints_utc_times(tmp_path: Path) -> None:
+    """An interval trigger's next fires are its anchor plus whole intervals, in UTC."""
+    db = calendar_db(tmp_path, SPRING)
+    code, out = run("--db", db, "next", "daily", "-n", "3", now=SPRING + 60)
+    assert code == 0
+    assert out.splitlines() == [
+        "UTC                   FROM NOW",
+        "2026-03-27T12:00:00Z  1m ago",  # never claimed: the next sweep fires it
+        "2026-03-28T12:00:00Z  in 23h59m",
+        "2026-03-29T12:00:00Z  in 1d23h",
+    ]
+    code, out = run("--db", db, "next", "daily", "-n", "1", now=SPRING - 60)
+    assert (code, out.splitlines()[1:]) == (0, ["2026-03-27T12:00:00Z  in 1m"])
+
+
+def test_next_starts_after_the_last_claim_and_at_the_latest_window_due(
+    tmp_path: Path,
+) -> None:
+    """After a claim, the window after it; when overdue, the latest started one."""
+    db = calendar_db(tmp_path, SPRING)
+
+    async def claim() -> None:
+        async with SQLiteTriggerStore(db, clock=lambda: SPRING + 86400) as store:
+            (row,) = [r for r in await store.all() if r.name == "nightly"]
+            window = (SPRING + 13 * 3600 + 1800) * 1_000_000  # 03-28 01:30Z
+            claims = [Claim(row.id, window, window)]
+            (won,) = await store.claim_windows("trigger", claims, lease=30, holder="r")
+            assert won.won
+
+    trio.run(claim)
+    day = 86400
+    code, out = run("--db", db, "next", "nightly", "-n", "2", now=SPRING + day)
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "2026-03-29T01:00:00Z  2026-03-29T03:00:00+02:00  in 13h",
+        "2026-03-30T00:30:00Z  2026-03-30T02:30:00+02:00  in 1d12h",
+    ]
+    # Three days on, 03-29 and 03-30 passed unfired: the next sweep fires 03-30.
+    code, out = run("--db", db, "next", "nightly", "-n", "2", now=SPRING + 3 * day)
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "2026-03-30T00:30:00Z  2026-03-30T02:30:00+02:00  11h30m ago",
+        "2026-03-31T00:30:00Z  2026-03-31T02:30:00+02:00  in 12h30m",
+    ]
+    assert run("--db", db, "next", "daily", "-n", "1", now=SPRING + 3 * day + 60) == (
+        0,
+        "UTC                   FROM NOW\n2026-03-30T12:00:00Z  1m ago\n",
+    )
+
+
+def test_next_notes_a_disabled_trigger_and_refuses_a_broken_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A disabled trigger's times come with a note; a broken row exits 1 by field."""
+    db = calendar_db(tmp_path, SPRING)
+    assert run("--db", db, "disable", "nightly")[0] == 0
+    capsys.readouterr()
+    code, out = run("--db", db, "next", "nightly", "-n", "1", now=SPRING)
+    assert (code, len(out.splitlines())) == (0, 2)
+    assert "note: 'nightly' is disabled" in capsys.readouterr().err
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(
+            "UPDATE tickwork_triggers SET timezone = 'Mars/Base' WHERE name = 'nightly'"
+        )
+        connection.execute(
+            "UPDATE tickwork_triggers SET anchor_us = 'x' WHERE name = 'daily'"
+        )
+    assert run("--db", db, "next", "nightly", now=SPRING) == (REFUSED, "")
+    assert "(got 'Mars/Base')" in capsys.readouterr().err
+    assert run("--db", db, "next", "daily", now=SPRING) == (REFUSED, "")
+    assert "has anchor_us 'x', not a time" in capsys.readouterr().err
+    table = cells(run("--db", db, "list", now=SPRING)[1])
+    assert table[2][:2] == ["nightly", "30 2 * * * (Mars/Base)"]
+    assert table[2][6] == "-"  # no next fire from a broken schedule
+
+
+def test_list_shows_what_a_broken_schedule_holds(tmp_path: Path) -> None:
+    """Both schedules, or a zone alone: the SCHEDULE cell and show give them all."""
+    db = calendar_db(tmp_path, SPRING)
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(
+            "UPDATE tickwork_triggers SET interval = '1h' WHERE name = 'nightly'"
+        )
+        connection.execute(
+            "UPDATE tickwork_triggers SET timezone = 'UTC' WHERE name = 'daily'"
+        )
+    table = cells(run("--db", db, "list", now=SPRING)[1])
+    assert [row[:2] for row in table[1:]] == [
+        ["daily", "1d (UTC)"],
+        ["nightly", "1h 30 2 * * * (Europe/Berlin)"],
+    ]
+    lines = run("--db", db, "show", "nightly", now=SPRING)[1].splitlines()
+    assert lines[3:6] == [
+        "interval: 1h",
+        "cron: 30 2 * * *",
+        "timezone: Europe/Berlin",
+    ]
+    lines = run("--db", db, "show", "daily", now=SPRING)[1].splitlines()
+    assert lines[3:5] == ["interval: 1d", "timezone: UTC"]
+
+
+def test_cron_triggers_are_added_and_listed_as_commands(tmp_path: Path) -> None:
+    """In a child process: add with a quoted expression and a zone, then next."""
+    done = cli(
+        "--db",
+        "t.db",
+        "add",
+        "nightly",
+        "0 3 * * *",
+        "--timezone",
+        "Europe/Berlin",
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("added 'nightly' at 0 3 * * * in Europe/Berlin")
+    done = cli("--db", "t.db", "next", "nightly", "-n", "2", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    header, *times = done.stdout.splitlines()
+    assert header.split() == ["UTC", "LOCAL", "(Europe/Berlin)", "FROM", "NOW"]
+    assert len(times) == 2
+    assert all(re.search(r"T0[345]:00:00\+0[12]:00", line) for line in times)
+
+
+def test_next_of_a_calendar_with_no_fire_time_left_prints_the_header(
+    tmp_path: Path,
+) -> None:
+    """@yearly added in June 9998: the calendar ends first; no line, no next fire."""
+    june_9998 = 253_352_275_200  # 9998-06-01T00:00:00Z
+    db = str(tmp_path / "end.db")
+
+    async def build() -> None:
+        async with SQLiteTriggerStore(db, clock=lambda: june_9998) as store:
+            await store.add(name="yearly", cron="@yearly")
+
+    trio.run(build)
+    assert run("--db", db, "next", "yearly", now=june_9998) == (
+        0,
+        "UTC  LOCAL (UTC)  FROM NOW\n",
+    )
+    assert cells(run("--db", db, "list", now=june_9998)[1])[1][6] == "-"

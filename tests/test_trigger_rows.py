@@ -26,6 +26,8 @@ rows = st.builds(
     outcome=st.none() | texts,
     attempt=st.integers(min_value=0, max_value=9),
     lost=st.integers(min_value=0, max_value=9),
+    cron=st.none() | texts,
+    timezone=st.none() | texts,
 )
 
 

@@ -43,12 +43,15 @@ from tickwork._lease import (
 )
 from tickwork.triggers import (
     MemoryTriggerStore,
+    PostgresTriggerStore,
+    SQLiteTriggerStore,
     TriggerRow,
     TriggerStore,
     TriggerStoreError,
     TriggerSweeper,
     UnknownTriggerError,
 )
+from tickwork.triggers._model import datetime_micros
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -148,6 +151,73 @@ async def test_add_refuses_bad_arguments_and_stores_nothing(  # noqa: PLR0917
     """Bad add arguments raise an error naming the field; no row is created."""
     with pytest.raises(error, match=match):
         await store.add(name=name, interval=interval, enabled=enabled)  # type: ignore[arg-type]
+    assert list(await store.all()) == []
+
+
+CalendarStore = MemoryTriggerStore | SQLiteTriggerStore | PostgresTriggerStore
+
+
+def _calendar_store(store: TriggerStore) -> CalendarStore:
+    """*store* as the tickwork store it is, whose add takes a cron schedule."""
+    assert isinstance(
+        store, MemoryTriggerStore | SQLiteTriggerStore | PostgresTriggerStore
+    )
+    return store
+
+
+async def test_a_calendar_trigger_round_trips(store: TriggerStore) -> None:
+    """A cron row comes back as added: no interval, its expression and zone."""
+    calendar = _calendar_store(store)
+    berlin = await calendar.add(
+        name="nightly", cron="30 2 * * *", timezone="Europe/Berlin"
+    )
+    utc = await calendar.add(name="hourly", cron="@hourly", enabled=False)
+    assert (berlin.interval, berlin.cron, berlin.timezone) == (
+        "",
+        "30 2 * * *",
+        "Europe/Berlin",
+    )
+    assert (utc.interval, utc.cron, utc.timezone) == ("", "@hourly", "UTC")
+    assert type(berlin.anchor_us) is int
+    interval = await calendar.add(name="refresh", interval="15m")
+    assert (interval.cron, interval.timezone) == (None, None)
+    assert list(await store.all()) == [utc, berlin, interval]
+    assert list(await store.enabled()) == [berlin, interval]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "error", "match"),
+    [
+        ({"cron": "61 * * * *"}, InvalidConfigError, "'cron' field 'minute'"),
+        ({"cron": "0 3 * *"}, InvalidConfigError, "'cron' must have 5 fields"),
+        (
+            {"cron": "0 3 * * *", "timezone": "Mars/Base"},
+            InvalidConfigError,
+            "'timezone' must be an IANA zone name",
+        ),
+        ({"cron": 3}, WrongTypeError, "'cron' must be a cron expression"),
+        (
+            {"interval": "15m", "cron": "0 3 * * *"},
+            InvalidConfigError,
+            "'interval' and 'cron' must not both be set",
+        ),
+        (
+            {"interval": "15m", "timezone": "UTC"},
+            InvalidConfigError,
+            "'timezone' applies to a 'cron' schedule only",
+        ),
+        ({}, InvalidConfigError, "a trigger needs a schedule"),
+    ],
+)
+async def test_add_refuses_a_bad_schedule_by_field_and_stores_nothing(
+    store: TriggerStore,
+    schedule: dict[str, object],
+    error: type[Exception],
+    match: str,
+) -> None:
+    """A bad expression, an unknown zone, both or neither schedule: refused by name."""
+    with pytest.raises(error, match=match):
+        await _calendar_store(store).add(name="x", **schedule)  # type: ignore[arg-type]
     assert list(await store.all()) == []
 
 
@@ -379,6 +449,63 @@ async def test_a_version_1_database_written_by_part_1_keeps_working(
         report = await TriggerSweeper(store, Recorder(), clock=wall).sweep()
     assert report.fired == ("hourly", "never-fired", "refresh-prices")
     assert report.not_due == ()
+
+
+async def test_a_bad_calendar_row_in_the_database_is_invalid_alone(
+    database: Database,
+) -> None:
+    """Rows broken by hand in the tables: each invalid by field, the others fire.
+
+    The store's clock is a real one: "minutely" is anchored an hour back so
+    that its latest minute is its own, and fires.
+    """
+    async with database.open() as store:
+        await store.add(name="fine", interval="1m")
+        for name in ("bad-cron", "bad-zone", "both", "zone-only"):
+            await store.add(name=name, cron="0 3 * * *")
+        await store.add(name="leap-day", cron="0 0 29 2 *")
+        await store.add(name="minutely", cron="* * * * *", timezone="Asia/Kolkata")
+        database.execute(
+            "UPDATE tickwork_triggers SET anchor_us = anchor_us - 3600000000 "
+            "WHERE name = 'minutely'"
+        )
+        database.execute(
+            "UPDATE tickwork_triggers SET cron = '0 3 * * * *' WHERE name = 'bad-cron'"
+        )
+        database.execute(
+            "UPDATE tickwork_triggers SET timezone = 'Mars/Base' "
+            "WHERE name = 'bad-zone'"
+        )
+        database.execute(
+            "UPDATE tickwork_triggers SET interval = '1h' WHERE name = 'both'"
+        )
+        database.execute(
+            "UPDATE tickwork_triggers SET interval = '1h', cron = NULL "
+            "WHERE name = 'zone-only'"
+        )
+        reasons: dict[str, str] = {}
+
+        class Hook:
+            def on_trigger_invalid(self, *, trigger: TriggerRow, reason: str) -> None:
+                reasons[trigger.name] = reason
+
+        wall = Wall(datetime.now(timezone.utc))
+        dispatch = Recorder()
+        sweeper = TriggerSweeper(store, dispatch, clock=wall, hooks=[Hook()])
+        report = await sweeper.sweep()
+        stored = {row.name: row for row in await store.all()}
+    assert report.invalid == ("bad-cron", "bad-zone", "both", "zone-only")
+    assert report.fired == ("fine", "minutely")
+    # Its window is the latest whole minute that started, claimed as any window.
+    window = stored["minutely"].window_us
+    assert window is not None
+    assert window % 60_000_000 == 0
+    assert 0 <= datetime_micros(wall.now) - window < 60_000_000
+    assert report.not_due == ("leap-day",)  # its first 29 February is to come
+    assert "'cron' must have 5 fields" in reasons["bad-cron"]
+    assert "'timezone' must be an IANA zone name" in reasons["bad-zone"]
+    assert "are both set" in reasons["both"]
+    assert "its timezone 'UTC' is set but its cron is not" in reasons["zone-only"]
 
 
 # --- windows, leases and fencing tokens: the same rules in every store --------

@@ -1,5 +1,6 @@
-"""Persisted interval triggers: "every 15 minutes, refresh X", fired once per window.
+"""Persisted triggers: "every 15 minutes" or "at 03:00 Berlin time", once per window.
 
+A trigger's schedule is an interval or a cron expression in a time zone.
 Rows live in a `TriggerStore` (`MemoryTriggerStore` for tests,
 `SQLiteTriggerStore` embedded, `PostgresTriggerStore` for several
 instances); a `TriggerSweeper` fires the due ones, claiming each window by a

@@ -7,10 +7,14 @@ values are refused, so a typo never becomes a new SQLite file; write ./a=b.db
 for a file named like a pair. It defaults to $TICKWORK_TRIGGERS_DB, which
 keeps a password out of the process list.
 
-Intervals are duration text: 90s, 15m, 1h30m, 2d. Words after COMMAND are
-values even when they start with "-" (add x -5m reaches the interval grammar);
---db and --timeout are spelled in full. Messages and table cells show at most
-200 characters of a value.
+A schedule is duration text (90s, 15m, 1h30m, 2d) or a cron expression,
+quoted: add nightly "0 3 * * *" --timezone Europe/Berlin (text with a space,
+a * or a leading @ is cron; the zone is an IANA name, UTC by default, and
+only for cron). next NAME [-n N] prints a trigger's next N fire times (5 by
+default) in UTC and in its zone. Words after COMMAND are values even when
+they start with "-" (add x -5m reaches the interval grammar); --db and
+--timeout are spelled in full. Messages and table cells show at most 200
+characters of a value.
 
 list and show give each trigger's and coordinated loop's last window (its
 start, UTC), its outcome ("running" while leased, "abandoned" once the lease
@@ -25,21 +29,24 @@ replicas claim none of its windows. Resuming is not a catch-up: the
 schedule runs again from its next window.
 
 exit codes: 0 done, also when the reader goes away (list | head -1 ends
-quietly); 1 refused (unknown or duplicate name, bad interval); 2 bad usage,
-also a URI of another scheme or a string libpq refuses; 3 the database could
-not be used, also a missing file (only add creates one) or directory.
+quietly); 1 refused (unknown or duplicate name, bad interval, cron expression
+or zone, a broken row for next); 2 bad usage, also --timezone with an
+interval, a URI of another scheme or a string libpq refuses; 3 the database
+could not be used, also a missing file (only add creates one) or directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import json
 import logging
 import os
 import re
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final, NoReturn, TextIO
 
 import attrs
@@ -48,14 +55,16 @@ import trio
 from tickwork._errors import InvalidConfigError, UnknownTriggerError, WrongTypeError
 from tickwork._lease import micros
 from tickwork._text import LIMIT, brief, cut
+from tickwork.triggers._calendar import calendar_grid, check_schedule, is_cron_text
 from tickwork.triggers._model import interval_seconds, micros_timestamp, parse_interval
 from tickwork.triggers._postgres import PostgresTriggerStore
 from tickwork.triggers._sqlite import SQLiteTriggerStore
 from tickwork.triggers._sweeper import TriggerSweeper
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
+    from tickwork._cron import CalendarGrid
     from tickwork._lease import WindowState
     from tickwork.triggers._model import LoopRow, TriggerRow
     from tickwork.triggers._store import Kind, TriggerStore
@@ -73,18 +82,25 @@ SWEEPER_MIN_INTERVAL: Final[float] = (
 # A whole error line: its values are cut to LIMIT each, but messages built by
 # a store or libpq may hold several values, or one uncut.
 _MESSAGE_LIMIT: Final = 5 * LIMIT
-# The options of each command that takes values (list takes none); every
-# other word after the command is a value.
-_OPTIONS: Final = {
-    "add": ("--disabled",),
-    "enable": (),
-    "disable": (),
-    "remove": (),
-    "show": ("--json",),
-    "pause": ("--loop",),
-    "resume": ("--loop",),
+# The options of each command that takes values (list takes none): its flags,
+# and its options that take the next word (or one after "="); every other
+# word after the command is a value.
+_OPTIONS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "add": (("--disabled",), ("--timezone",)),
+    "enable": ((), ()),
+    "disable": ((), ()),
+    "remove": ((), ()),
+    "show": (("--json",), ()),
+    "next": ((), ("-n",)),
+    "pause": (("--loop",), ()),
+    "resume": (("--loop",), ()),
 }
 _MICROS: Final = 1_000_000
+# next -n: the default, and the most a typo can ask for (a screenful is what
+# one reads; the cap keeps a slip of the finger from printing millions).
+_NEXT_DEFAULT: Final = 5
+_NEXT_MAX: Final = 1000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Units of the relative times in a table, the interval grammar's; two at
 # most ("in 1d2h", not "in 1d2h14m53s") keep the columns narrow.
 _UNITS: Final = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -117,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     """The command line's grammar, help and epilog."""
     parser = _Parser(
         prog="python -m tickwork.triggers",
-        description="List and edit tickwork's persisted interval triggers.",
+        description="List and edit tickwork's persisted triggers.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -146,11 +162,33 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("name")
     show.add_argument("--json", action="store_true", help="one JSON object")
     add = commands.add_parser(
-        "add", help="create a trigger (it fires at the next sweep)"
+        "add",
+        help="create a trigger (an interval fires at the next sweep, a cron "
+        "expression at its first fire time)",
     )
     add.add_argument("name")
-    add.add_argument("interval", help="duration text such as 15m or 1h30m")
+    add.add_argument(
+        "schedule",
+        help="duration text such as 15m or 1h30m, or a quoted cron expression "
+        "such as '0 3 * * *'",
+    )
+    add.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="the IANA zone a cron expression is read in (default: UTC)",
+    )
     add.add_argument("--disabled", action="store_true", help="create it disabled")
+    coming = commands.add_parser(
+        "next", help="a trigger's coming fire times, in UTC and its zone"
+    )
+    coming.add_argument("name")
+    coming.add_argument(
+        "-n",
+        metavar="N",
+        type=_count,
+        default=_NEXT_DEFAULT,
+        help=f"how many (default: {_NEXT_DEFAULT}, at most {_NEXT_MAX})",
+    )
     for name, text in (
         ("enable", "sweep this trigger again"),
         ("disable", "stop sweeping this trigger; its row stays"),
@@ -171,11 +209,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    """next's -n: a whole number from 1 to `_NEXT_MAX`."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= _NEXT_MAX):
+        msg = f"must be a whole number from 1 to {_NEXT_MAX} (got {brief(text)})"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def _values_last(argv: Sequence[str]) -> list[str]:
     """*argv* with the command's values behind a ``--``, so "-5m" is a value.
 
-    After the command, its options and -h stay options, "--" ends them and
-    every other word is a value, in its order.
+    After the command, its options and -h stay options (one that takes a
+    value keeps the next word, or its ``=value``), "--" ends them and every
+    other word is a value, in its order.
     """
     args = list(argv)
     at = 0
@@ -185,9 +232,19 @@ def _values_last(argv: Sequence[str]) -> list[str]:
         return args  # argparse says what is wrong
     rest = args[at + 1 :]
     end = rest.index("--") if "--" in rest else len(rest)
-    flags = ("-h", "--help", *_OPTIONS[args[at]])
-    options = [word for word in rest[:end] if word in flags]
-    values = [word for word in rest[:end] if word not in flags] + rest[end + 1 :]
+    flags, valued = _OPTIONS[args[at]]
+    flags = ("-h", "--help", *flags)
+    options: list[str] = []
+    values: list[str] = []
+    words = iter(rest[:end])
+    for word in words:
+        if word in flags or word.startswith(tuple(f"{v}=" for v in valued)):
+            options.append(word)
+        elif word in valued:
+            options += [word, *itertools.islice(words, 1)]
+        else:
+            values.append(word)
+    values += rest[end + 1 :]
     return [*args[: at + 1], *options, *(["--", *values] if values else [])]
 
 
@@ -210,7 +267,9 @@ def _without_password(uri: str) -> str:
     return re.sub(r"(password\s*=\s*)[^&\s]*", r"\1***", uri)
 
 
-def open_store(db: str, timeout: float = 5.0) -> TriggerStore:
+def open_store(
+    db: str, timeout: float = 5.0
+) -> SQLiteTriggerStore | PostgresTriggerStore:
     """The store a ``--db`` value names; nothing is opened yet.
 
     Raises:
@@ -244,6 +303,15 @@ def main(
     out = sys.stdout if out is None else out
     if not args.db:
         parser.error(f"--db is required when ${ENV_DB} is not set")
+    if (
+        args.command == "add"
+        and args.timezone is not None
+        and not is_cron_text(args.schedule)
+    ):
+        parser.error(
+            "argument --timezone: applies to a cron expression only, not to "
+            f"the interval {brief(args.schedule)}"
+        )
     try:
         store = open_store(args.db, args.timeout)
     except InvalidConfigError as exc:
@@ -278,7 +346,9 @@ def main(
 
 
 async def _command(
-    store: TriggerStore, args: argparse.Namespace, clock: Callable[[], float]
+    store: SQLiteTriggerStore | PostgresTriggerStore,
+    args: argparse.Namespace,
+    clock: Callable[[], float],
 ) -> list[str]:
     """Run one command against *store*; the lines it prints."""
     async with store:
@@ -290,28 +360,50 @@ async def _command(
                 records += [_loop(loop, now) for loop in loops]
                 return _listing(records, now, as_json=args.json)
             return _show(args.name, rows, loops, now, as_json=args.json)
+        if args.command == "next":
+            return _coming(args.name, await store.all(), micros(clock()), args.n)
         if args.command == "add":
-            row = await store.add(
-                name=args.name, interval=args.interval, enabled=not args.disabled
-            )
-            if parse_interval(row.interval) < SWEEPER_MIN_INTERVAL:
-                print(
-                    f"warning: {brief(row.name)} every {_cell(row.interval)} is "
-                    "below TriggerSweeper's default min_interval of "
-                    f"{SWEEPER_MIN_INTERVAL:g} s: a sweeper with default "
-                    "settings will report it invalid",
-                    file=sys.stderr,
-                )
-            return [f"added {brief(row.name)} every {_cell(row.interval)}"]
-        if args.command == "remove":
-            await store.remove(args.name)
-            return [f"removed {brief(args.name)}"]
-        if args.command in ("pause", "resume"):
-            kind = await _kind(store, args.name, loop=args.loop)
-            await store.set_paused(kind, args.name, args.command == "pause")
-            return [f"{args.command}d {kind} {brief(args.name)}"]
-        await store.set_enabled(args.name, args.command == "enable")
-        return [f"{args.command}d {brief(args.name)}"]
+            return await _add(store, args)
+        return await _edit(store, args)
+
+
+async def _edit(store: TriggerStore, args: argparse.Namespace) -> list[str]:
+    """Remove, pause, resume, enable or disable a trigger (or loop)."""
+    if args.command == "remove":
+        await store.remove(args.name)
+        return [f"removed {brief(args.name)}"]
+    if args.command in ("pause", "resume"):
+        kind = await _kind(store, args.name, loop=args.loop)
+        await store.set_paused(kind, args.name, args.command == "pause")
+        return [f"{args.command}d {kind} {brief(args.name)}"]
+    await store.set_enabled(args.name, args.command == "enable")
+    return [f"{args.command}d {brief(args.name)}"]
+
+
+async def _add(
+    store: SQLiteTriggerStore | PostgresTriggerStore, args: argparse.Namespace
+) -> list[str]:
+    """Add the trigger *args* describe: an interval, or cron text in a zone."""
+    enabled = not args.disabled
+    if is_cron_text(args.schedule):
+        row = await store.add(
+            name=args.name, cron=args.schedule, timezone=args.timezone, enabled=enabled
+        )
+        grid = calendar_grid(row.cron, row.timezone)
+        first = next(grid.starts(row.anchor_us or 0), None)
+        when = "-" if first is None else f"{_text(first)} = {_local(first, grid)}"
+        added = f"added {brief(row.name)} at {_cell(row.cron)} in"
+        return [f"{added} {_cell(row.timezone)}, first fire {when}"]
+    row = await store.add(name=args.name, interval=args.schedule, enabled=enabled)
+    if parse_interval(row.interval) < SWEEPER_MIN_INTERVAL:
+        print(
+            f"warning: {brief(row.name)} every {_cell(row.interval)} is "
+            "below TriggerSweeper's default min_interval of "
+            f"{SWEEPER_MIN_INTERVAL:g} s: a sweeper with default "
+            "settings will report it invalid",
+            file=sys.stderr,
+        )
+    return [f"added {brief(row.name)} every {_cell(row.interval)}"]
 
 
 async def _kind(store: TriggerStore, name: str, *, loop: bool) -> Kind:
@@ -385,24 +477,113 @@ def _derived(
 def _next_fire(row: TriggerRow, now: int) -> int | None:
     """The first window start after the last one claimed; None if unknown.
 
-    A row with no anchor fires at the next sweep: *now*. A broken interval
+    A row with no anchor fires at the next sweep: *now*. A broken schedule
     or time never fires.
     """
     try:
-        step = interval_seconds(row.interval) * _MICROS
+        schedule = _schedule(row)
     except (ValueError, TypeError):
         return None
     anchor: object = row.anchor_us
     window: object = row.window_us
     if anchor is None:
         return now
-    if type(anchor) is not int:
+    if type(anchor) is not int or (window is not None and type(window) is not int):
         return None
-    if window is None:
-        return anchor
-    if type(window) is not int:
-        return None
-    return anchor + max(0, (window - anchor) // step + 1) * step
+    if isinstance(schedule, int):
+        if window is None:
+            return anchor
+        return anchor + max(0, (window - anchor) // schedule + 1) * schedule
+    low = anchor if window is None else max(anchor, window + 1)
+    return next(schedule.starts(low), None)
+
+
+def _schedule(row: TriggerRow) -> int | CalendarGrid:
+    """A row's schedule: its interval in microseconds, or its calendar.
+
+    Raises:
+        InvalidConfigError: the row's schedule is broken (the message names
+            the field), as the sweeper would report it.
+        WrongTypeError: a field of the wrong type.
+    """
+    interval: object = row.interval
+    check_schedule(None if interval == "" else interval, row.cron, row.timezone)
+    if row.cron is None:
+        return interval_seconds(row.interval) * _MICROS
+    return calendar_grid(row.cron, row.timezone)
+
+
+def _coming(name: str, rows: Sequence[TriggerRow], now: int, count: int) -> list[str]:
+    """The next *count* fire times of the trigger called *name*, as a table.
+
+    They start at its next fire as list shows it; when that has passed (the
+    trigger is overdue) at its latest window that has started, the one the
+    next sweep fires (with catch_up="latest"). A calendar trigger's times
+    are shown in UTC and in its zone.
+
+    Raises:
+        UnknownTriggerError: no trigger has that name.
+        InvalidConfigError: its schedule, anchor or last window is broken.
+    """
+    row = next((r for r in rows if r.name == name), None)
+    if row is None:
+        msg = (
+            f"no trigger named {brief(name)} (a coordinated loop's schedule "
+            "is in its code, not in the store)"
+        )
+        raise UnknownTriggerError(msg)
+    schedule = _schedule(row)
+    broken = [
+        f"{field} {brief(value)}"
+        for field, value in (("anchor_us", row.anchor_us), ("window_us", row.window_us))
+        if value is not None and type(value) is not int
+    ]
+    if broken:
+        msg = (
+            f"trigger {brief(name)} has {' and '.join(broken)}, not a time in "
+            "microseconds since the epoch"
+        )
+        raise InvalidConfigError(msg)
+    first = _next_fire(row, now)
+    if row.enabled is not True:
+        print(
+            f"note: {brief(name)} is disabled: these are the times its "
+            "schedule gives, it fires from the first after it is enabled",
+            file=sys.stderr,
+        )
+    # None: a calendar with no fire time left (it ends in the year 9998).
+    starts = () if first is None else _starts(schedule, first, now)
+    times = list(itertools.islice(starts, count))
+    if isinstance(schedule, int):
+        return _columns(
+            ("UTC", "FROM NOW"), [(_cell(_text(t)), _relative(t, now)) for t in times]
+        )
+    zone = schedule.schedule.zone.key
+    return _columns(
+        ("UTC", f"LOCAL ({_cell(zone)})", "FROM NOW"),
+        [(_cell(_text(t)), _local(t, schedule), _relative(t, now)) for t in times],
+    )
+
+
+def _starts(schedule: int | CalendarGrid, first: int, now: int) -> Iterator[int]:
+    """The window starts of *schedule* from *first* on (a window start).
+
+    A *first* before *now* is moved up to the latest window started by
+    then: the windows before it are the catch-up's to fire or not.
+    """
+    if isinstance(schedule, int):
+        if first < now:
+            first += (now - first) // schedule * schedule
+        return itertools.count(first, schedule)
+    if first < now:  # a window start, so one at least started by now
+        first = schedule.before(now + 1, 1)[0]
+    return schedule.starts(first)
+
+
+def _local(us: int, grid: CalendarGrid) -> str:
+    """A time as RFC 3339 text in *grid*'s zone, with its offset."""
+    moment = _EPOCH + timedelta(microseconds=us)
+    return moment.astimezone(grid.schedule.zone).isoformat()
 
 
 def _text(us: object) -> str | None:
@@ -425,11 +606,11 @@ def _listing(
     loops = [r for r in records if r["kind"] == "loop"]
     state = ("LAST WINDOW", "OUTCOME", "LEASE", "NEXT FIRE", "ATTEMPT", "LOST")
     lines = _columns(
-        ("NAME", "INTERVAL", "ENABLED", *state, "HOLDER"),
+        ("NAME", "SCHEDULE", "ENABLED", *state, "HOLDER"),
         [
             (
                 _cell(r["name"]),
-                _cell(r["interval"]),
+                _schedule_cell(r),
                 _cell(r["enabled"]),
                 *_state_cells(r, now),
             )
@@ -448,6 +629,20 @@ def _listing(
             ),
         ]
     return lines
+
+
+def _schedule_cell(record: dict[str, object]) -> str:
+    """A trigger's schedule as a table cell: ``15m``, or ``0 3 * * * (Europe/Berlin)``.
+
+    A broken row shows what it holds: both schedules, or a zone alone.
+    """
+    interval, cron, zone = record["interval"], record["cron"], record["timezone"]
+    if cron is None and zone is None:
+        return _cell(interval)
+    parts = [] if interval == "" else [_cell(interval)]
+    if cron is not None:
+        parts.append(_cell(cron))
+    return " ".join([*parts, f"({_cell(zone, 'UTC')})"])
 
 
 def _state_cells(record: dict[str, object], now: int) -> tuple[str, ...]:
@@ -490,9 +685,15 @@ def _show(
         ("kind", _cell(record["kind"])),
     ]
     if record["kind"] == "trigger":
+        fields.append(("id", _cell(record["id"])))
+        cron, zone = record["cron"], record["timezone"]
+        if record["interval"] != "" or cron is None:
+            fields.append(("interval", _cell(record["interval"])))
+        if cron is not None:
+            fields.append(("cron", _cell(cron)))
+        if cron is not None or zone is not None:
+            fields.append(("timezone", _cell(zone, "UTC")))
         fields += [
-            ("id", _cell(record["id"])),
-            ("interval", _cell(record["interval"])),
             ("enabled", _cell(record["enabled"])),
             ("last fired", _cell(record["last_fired_at"], "never")),
             ("anchor", _exact(record, "anchor", "-")),

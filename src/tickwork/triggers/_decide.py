@@ -7,6 +7,10 @@ form, not due) costs two dict lookups and a comparison: parsed intervals and
 timestamps are remembered between sweeps (timestamps only while some row
 still carries them, so the memory stays one entry per distinct text).
 
+A calendar row (a cron expression in a time zone) takes the slower branch
+`_calendar`: its windows are its schedule's fire times, found by walking
+the schedule once per schedule and per window (`_Span`), never per row.
+
 Rows come from a store unchecked. A row whose fields are not what the sweep
 needs (an id that is not non-empty text, a name or a timestamp that is not
 text: a store hands back undecodable text as bytes and a NULL as None; an
@@ -24,6 +28,7 @@ import attrs
 
 from tickwork._lease import CANCELLED
 from tickwork._text import brief, cut
+from tickwork.triggers._calendar import calendar_grid
 from tickwork.triggers._model import (
     interval_seconds,
     micros_timestamp,
@@ -34,15 +39,20 @@ from tickwork.triggers._rows import values_of
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tickwork._cron import CalendarGrid
     from tickwork._hooks import Hooks
     from tickwork.triggers._model import TriggerRow
+    from tickwork.triggers._rows import Values
 
 LOGGER = logging.getLogger("tickwork.triggers")
 
 _MICROS: Final = 1_000_000
-# Distinct interval texts are few in practice; a table that somehow grows
-# past this is cleared rather than allowed to grow without bound.
+# Distinct interval texts (and cron schedules) are few in practice; a table
+# that somehow grows past this is cleared rather than allowed to grow
+# without bound.
 _MAX_INTERVALS: Final = 4096
+# The start of a window before every other: a calendar with none yet.
+_NO_WINDOW: Final = -(2**63)
 
 
 @final
@@ -56,7 +66,10 @@ class Due:
     anchor: int | None
     """The anchor to store with the claim: set for a row that has none yet."""
     step: int = 0
-    """The row's interval in microseconds (its grid, for catch-up)."""
+    """The row's interval in microseconds (its grid, for catch-up); for a
+    calendar row, the time from this window to its next."""
+    calendar: CalendarGrid | None = attrs.field(default=None, eq=False)
+    """A calendar row's windows (its cron schedule's); None for an interval."""
 
 
 @final
@@ -72,7 +85,47 @@ class Decisions:
     skipped."""
     invalid: list[str] = attrs.Factory(list)
     catch_up: dict[str, float] = attrs.Factory(dict)
-    """name -> how many intervals overdue, for due rows past catch_up_factor."""
+    """name -> how many intervals (a calendar's: windows) overdue, for due
+    rows past catch_up_factor."""
+
+
+@final
+class _Span:
+    """A calendar's window due at some instant, and the start of the next.
+
+    Every row of one schedule shares it, and it stays right until the next
+    window starts, so the schedule is walked once a window, not once a row.
+    """
+
+    __slots__ = ("end", "grid", "start")
+
+    def __init__(self, grid: CalendarGrid) -> None:
+        """An empty span of *grid*'s: the first `at` finds the window."""
+        self.grid = grid
+        self.start = self.end = _NO_WINDOW
+
+    def at(self, now_us: int) -> int:
+        """The latest window started at or before *now_us*; `_NO_WINDOW` if none.
+
+        `end` is then the next window's start.
+        """
+        if not self.start <= now_us < self.end:
+            # Trigger calendars have no jitter: a window fires at its start.
+            latest = self.grid.before(now_us + 1, 1)
+            self.start = latest[0] if latest else _NO_WINDOW
+            self.end = self.grid.following(latest[0] if latest else now_us)
+        return self.start
+
+    def overdue(self, window: int, now_us: int) -> float:
+        """How many windows overdue a row whose last window is *window* is.
+
+        The windows since *window*, the one due at the last `at` included,
+        plus how far into it *now_us* is: an interval row's measure,
+        ``(now - window) / interval``.
+        """
+        start = self.start
+        since = self.grid.count(window + 1, start) + 1
+        return since + (now_us - start) / (self.end - start)
 
 
 @final
@@ -80,6 +133,7 @@ class Decider:
     """Applies the sweep rules to rows; one per sweeper, reused every sweep."""
 
     __slots__ = (
+        "_calendars",
         "_catch_up",
         "_hooks",
         "_intervals",
@@ -107,6 +161,8 @@ class Decider:
         self._hooks = hooks
         self._redo = redo
         self._intervals: dict[str, int] = {}  # valid interval text -> microseconds
+        # (cron, timezone) -> its span, or why the pair is invalid.
+        self._calendars: dict[tuple[object, object], _Span | str] = {}
         self._stamps: dict[str, int] = {}  # timestamp text -> microseconds
         # Rows warned about, with the text that was wrong: a broken row logs
         # one WARNING, not one per tick (the reports still list it each time).
@@ -118,7 +174,8 @@ class Decider:
         A row's windows start at ``anchor_us + k * interval``. The window
         due is the latest that has started; the row is due if no claim took
         that window yet (``window_us`` below it). A row with no anchor yet
-        takes its last fire (a row written by tickwork 0.1), or now.
+        takes its last fire (a row written by tickwork 0.1), or now. A
+        calendar row is decided by `_calendar`.
 
         The rule reads each row's values (`values_of`: a `Rows` listing is
         never built into `TriggerRow` objects); a `TriggerRow` is taken
@@ -144,7 +201,12 @@ class Decider:
                     outcome,
                     _attempt,
                     _lost,
+                    cron,
+                    zone,
                 ) = values
+                if cron is not None or zone is not None:
+                    self._calendar(rows, index, values, now_us, out, seen)
+                    continue
                 interval_us = intervals.get(interval)
                 if (
                     interval_us is None
@@ -221,6 +283,164 @@ class Decider:
         self._stamps = seen
         return out
 
+    def _calendar(  # noqa: C901, PLR0911, PLR0912, PLR0913, PLR0917 - decide's rule for one calendar row, in order
+        self,
+        rows: Sequence[TriggerRow],
+        index: int,
+        values: Values,
+        now_us: int,
+        out: Decisions,
+        seen: dict[str, int],
+    ) -> None:
+        """Decide one calendar row (a cron expression in a zone), as `decide` does.
+
+        Its windows are its schedule's fire times (no jitter: a window fires
+        at its start), and those before its anchor (when it was added) are
+        not its own: a calendar trigger first fires at its first window
+        after it was added. The window due is the latest that has started;
+        the rest of the rule is an interval row's. A row with no anchor yet
+        takes its last fire if it has one (`_first_anchor`).
+        """
+        (
+            ident,
+            name,
+            interval,
+            _enabled,
+            last,
+            anchor,
+            window,
+            token,
+            _holder,
+            lease_until,
+            outcome,
+            _attempt,
+            _lost,
+            cron,
+            zone,
+        ) = values
+        span = self._span(interval, cron, zone)
+        if not isinstance(span, _Span):
+            self._invalid(rows[index], out, span)
+            return
+        start = span.at(now_us)
+        new_anchor = None
+        if anchor is None:
+            new_anchor = anchor = self._first_anchor(rows, index, last, span, out, seen)
+            if anchor is None:  # decided
+                return
+        elif type(anchor) is not int:
+            self._invalid(rows[index], out, _broken("anchor_us", anchor))
+            return
+        if start < anchor:  # no window of its own has started yet
+            if anchor > span.end:
+                self._warn_once(
+                    rows[index],
+                    anchor,
+                    "trigger %s: it is anchored (added) after its next window "
+                    "(%s); not firing it until then (check the clocks)",
+                    _when(anchor),
+                )
+            out.not_due.append(name)
+            return
+        redo = self._redo is not None and _abandoned(
+            token, outcome, lease_until, now_us
+        )
+        if window is not None and window >= start:
+            if window > span.end:
+                self._warn_once(
+                    rows[index],
+                    window,
+                    "trigger %s: its last window starts after its next window "
+                    "(%s); not firing it until then (check the clocks)",
+                    _when(window),
+                )
+            elif redo:
+                self._due(self._calendar_due(rows, index, new_anchor, span), out)
+                return
+            out.not_due.append(name)
+            return
+        if self._warned:
+            self._warned.pop(ident, None)  # fixed since: warn again if it breaks
+        if not (redo and window is not None) and _leased(
+            token, outcome, lease_until, now_us
+        ):
+            out.held.append((ident, name))
+            return
+        if window is not None:
+            overdue = span.overdue(window, now_us)
+            if overdue > self._catch_up:
+                out.catch_up[name] = overdue
+        self._due(self._calendar_due(rows, index, new_anchor, span), out)
+
+    @staticmethod
+    def _calendar_due(
+        rows: Sequence[TriggerRow], index: int, anchor: int | None, span: _Span
+    ) -> Due:
+        """A calendar row due for its span's window, *anchor* to store."""
+        start = span.start
+        return Due(rows[index], start, anchor, span.end - start, span.grid)
+
+    def _first_anchor(  # noqa: PLR0913, PLR0917 - the hot loop's locals, handed on
+        self,
+        rows: Sequence[TriggerRow],
+        index: int,
+        last: object,
+        span: _Span,
+        out: Decisions,
+        seen: dict[str, int],
+    ) -> int | None:
+        """The anchor of a calendar row without one; None once it is decided.
+
+        Its last fire (a row written by hand), if that parses. A row that
+        never fired has no history: its latest window is due now, as an
+        interval row's window 0 is, and becomes its anchor.
+        """
+        if last is not None and not isinstance(last, str):  # bytes, from a store
+            self._invalid(rows[index], out, _broken("last_fired_at", last))
+            return None
+        anchor = self._legacy_anchor(rows, index, last, seen)
+        if anchor is not None:
+            return anchor
+        start = span.start
+        if start == _NO_WINDOW:
+            out.not_due.append(rows[index].name)
+        else:
+            self._due(self._calendar_due(rows, index, start, span), out)
+        return None
+
+    def _span(self, interval: object, cron: object, zone: object) -> _Span | str:
+        """The span of a calendar row's schedule, or why the row is invalid.
+
+        A row with ``timezone`` but no ``cron``, or with both an interval
+        and a cron expression, is invalid; so is an expression or a zone
+        that `calendar_grid` refuses (remembered: a bad row's schedule is
+        not parsed, nor its zone looked for on disk, every sweep).
+        """
+        if cron is None:
+            return (
+                f"its timezone {brief(zone)} is set but its cron is not: a "
+                "zone applies to a cron schedule only"
+            )
+        if interval is not None and interval != "":
+            return (
+                f"its interval {brief(interval)} and its cron {brief(cron)} are "
+                "both set: a trigger has one schedule"
+            )
+        key = (cron, zone)
+        found = self._calendars.get(key)
+        if found is None:
+            try:
+                found = _Span(calendar_grid(cron, zone))
+            except (ValueError, TypeError) as exc:
+                found = (
+                    f"cron {brief(cron)} in timezone {brief(zone)} does not "
+                    f"parse: {cut(str(exc))}"
+                )
+            if len(self._calendars) >= _MAX_INTERVALS:
+                self._calendars.clear()
+            self._calendars[key] = found
+        return found
+
     def _legacy_anchor(
         self,
         rows: Sequence[TriggerRow],
@@ -255,6 +475,10 @@ class Decider:
 
     def _interval(self, row: TriggerRow, out: Decisions) -> int | None:
         """Parse an interval not seen yet: its microseconds, or None if invalid."""
+        if row.interval == "":
+            reason = "it has no schedule: its interval is empty and its cron is not set"
+            self._invalid(row, out, reason)
+            return None
         try:
             seconds = interval_seconds(row.interval)
         except (ValueError, TypeError) as exc:

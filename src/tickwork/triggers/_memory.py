@@ -182,15 +182,58 @@ class MemoryTriggerStore(StoreContext):
                 self._rows[key] = row.with_state(state, stamp)
 
     async def add(
-        self, *, name: str, interval: str, enabled: bool = True
+        self,
+        *,
+        name: str,
+        interval: str | None = None,
+        enabled: bool = True,
+        cron: str | None = None,
+        timezone: str | None = None,
     ) -> TriggerRow:
-        """Create a trigger that never fired (see `TriggerStore.add`)."""
-        check_new_trigger(name, interval, enabled)
+        """Create a trigger that never fired, anchored at the store's now.
+
+        Its schedule is *interval* (duration text such as ``"15m"``: the
+        trigger fires at the first sweep, then every interval) or *cron*
+        (an expression such as ``"0 3 * * *"``, read in *timezone*, an IANA
+        zone name, UTC by default: the trigger first fires at its first
+        fire time after it was added), exactly one of them. A calendar
+        trigger is stored with the empty string as its interval and its
+        zone spelled out. The SQL stores' ``add`` is the same.
+
+        Raises:
+            InvalidConfigError: a bad interval (see `parse_interval`), a bad
+                cron expression or an unknown zone (the message names the
+                field), both schedules or neither, a *timezone* with an
+                interval, a name that is empty, has surrounding white space
+                or control characters, or a name the store already holds (a
+                `ValueError`).
+            WrongTypeError: a value of the wrong type (a `TypeError`).
+
+        Example:
+            >>> store = MemoryTriggerStore()
+            >>> row = trio.run(
+            ...     lambda: store.add(
+            ...         name="nightly", cron="0 3 * * *", timezone="Europe/Berlin"
+            ...     )
+            ... )
+            >>> row.interval, row.cron, row.timezone
+            ('', '0 3 * * *', 'Europe/Berlin')
+        """
+        every, cron, timezone = check_new_trigger(
+            name, interval, enabled, cron, timezone
+        )
         await self._ready()
         if name in self._ids:
             raise duplicate_name(name)
         row = TriggerRow(
-            uuid.uuid4().hex, name, interval, enabled, None, micros(self.clock())
+            uuid.uuid4().hex,
+            name,
+            every,
+            enabled,
+            None,
+            micros(self.clock()),
+            cron=cron,
+            timezone=timezone,
         )
         self._rows[row.id] = row
         self._ids[name] = row.id

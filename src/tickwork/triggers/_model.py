@@ -1,5 +1,7 @@
 """What a persisted trigger is: its row, its interval text and its timestamps.
 
+A calendar trigger's cron schedule is `tickwork.triggers._calendar`'s.
+
 Pure: no trio, no clock, no SQL. Wall-clock time enters only as arguments, so
 the sweeper's decisions are testable with any injected "now". Where rows live
 is `tickwork.triggers._store`; the tables, `tickwork.triggers._schema`.
@@ -57,7 +59,8 @@ class TriggerRow:
     name: str
     """Unique within a store; names the trigger in logs and reports."""
     interval: str
-    """Duration text such as ``"15m"`` or ``"1h30m"`` (see `parse_interval`)."""
+    """Duration text such as ``"15m"`` or ``"1h30m"`` (see `parse_interval`);
+    the empty string for a calendar trigger, whose schedule is `cron`."""
     enabled: bool
     """Only enabled rows are swept."""
     last_fired_at: str | None
@@ -66,7 +69,8 @@ class TriggerRow:
     anchor_us: int | None = None
     """Start of window 0 in microseconds since the Unix epoch: the time the
     trigger was added (or, for a row from a version-1 database, its last
-    fire). Windows start at ``anchor_us + k * interval``. None until set."""
+    fire). Windows start at ``anchor_us + k * interval``; a calendar
+    trigger's are its cron fire times at or after it. None until set."""
     window_us: int | None = None
     """Start of the last window claimed (microseconds); only grows."""
     token: int = 0
@@ -83,6 +87,12 @@ class TriggerRow:
     """Which attempt at the last window the last claim was (at least once)."""
     lost: int = 0
     """Windows whose holder vanished before recording an outcome."""
+    cron: str | None = None
+    """A calendar trigger's cron expression, such as ``"0 3 * * *"`` (see
+    `tickwork.CronSchedule`); None for an interval trigger."""
+    timezone: str | None = None
+    """The IANA zone `cron` is read in, such as ``"Europe/Berlin"``; None
+    (for a calendar trigger: UTC) for an interval trigger."""
     claimed_us: int | None = None
     """When the last window was claimed (store clock, microseconds)."""
     ended_us: int | None = None

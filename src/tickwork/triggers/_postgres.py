@@ -87,15 +87,15 @@ _LISTED: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lo
 _WINDOW: Final = f"{_LISTED}, claimed_us, ended_us"
 _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
-    f"anchor_us, {_LISTED} FROM tickwork_triggers "
+    f"anchor_us, {_LISTED}, cron, timezone FROM tickwork_triggers "
 )
 _SELECT_LOOPS: Final = (
     f"SELECT name, {_WINDOW}, paused, resumed_us FROM tickwork_loops ORDER BY name"  # noqa: S608
 )
 _INSERT: Final = (
     "INSERT INTO tickwork_triggers "  # noqa: S608 - constants
-    "(id, name, interval, enabled, last_fired_at, anchor_us) "
-    f"VALUES (%s, %s, %s, %s, NULL, {_NOW}) RETURNING anchor_us"
+    "(id, name, interval, enabled, last_fired_at, anchor_us, cron, timezone) "
+    f"VALUES (%s, %s, %s, %s, NULL, {_NOW}, %s, %s) RETURNING anchor_us"
 )
 # A claim makes a loop's row, won or not; names go in sorted, so that two
 # batches inserting the same new names wait for each other, never deadlock.
@@ -458,7 +458,13 @@ class PostgresTriggerStore(StoreContext):
         )
 
     async def add(
-        self, *, name: str, interval: str, enabled: bool = True
+        self,
+        *,
+        name: str,
+        interval: str | None = None,
+        enabled: bool = True,
+        cron: str | None = None,
+        timezone: str | None = None,
     ) -> TriggerRow:
         """Create a trigger that never fired, anchored at the server's clock.
 
@@ -466,18 +472,29 @@ class PostgresTriggerStore(StoreContext):
         """
         from psycopg import errors  # noqa: PLC0415 - an optional extra
 
-        check_new_trigger(name, interval, enabled)
+        every, cron, timezone = check_new_trigger(
+            name, interval, enabled, cron, timezone
+        )
         trigger_id = uuid.uuid4().hex
 
         def add(connection: psycopg.Connection[Any]) -> TriggerRow:
             try:
                 cursor = connection.execute(
-                    _INSERT, (trigger_id, name, interval, enabled)
+                    _INSERT, (trigger_id, name, every, enabled, cron, timezone)
                 )
             except errors.UniqueViolation:
                 raise duplicate_name(name) from None
             ((anchor,),) = cursor.fetchall()
-            return TriggerRow(trigger_id, name, interval, enabled, None, anchor)
+            return TriggerRow(
+                trigger_id,
+                name,
+                every,
+                enabled,
+                None,
+                anchor,
+                cron=cron,
+                timezone=timezone,
+            )
 
         return await self._run(add)
 

@@ -38,6 +38,8 @@ FIELDS: Final = (
     "outcome",
     "attempt",
     "lost",
+    "cron",
+    "timezone",
 )
 """The fields of `TriggerRow`, in the order of its constructor and of `Values`."""
 
@@ -119,6 +121,8 @@ def values_of(rows: Sequence[TriggerRow]) -> Sequence[Values]:
             r.outcome,
             r.attempt,
             r.lost,
+            r.cron,
+            r.timezone,
         )
         for r in rows
     ]

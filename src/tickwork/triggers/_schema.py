@@ -42,7 +42,7 @@ TABLES: Final = ("tickwork_meta", "tickwork_triggers", "tickwork_loops")
 _VERSION: Final = re.compile(r"[0-9]{1,18}")
 # The columns version 2 added to tickwork_triggers: (name, definition) with
 # {int} and {text} standing for the dialect's type names. cron and timezone
-# make room for calendar schedules; nothing uses them yet.
+# hold a calendar trigger's schedule (its interval is then '').
 _WINDOW_COLUMNS: Final = (
     ("anchor_us", "{int}"),
     ("window_us", "{int}"),

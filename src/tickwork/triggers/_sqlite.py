@@ -63,8 +63,8 @@ MAX_BUSY_TIMEOUT: Final = 2_147_483.647
 _MAX_BUSY_MS: Final = 2**31 - 1
 _INSERT: Final = (
     "INSERT INTO tickwork_triggers "
-    "(id, name, interval, enabled, last_fired_at, anchor_us) "
-    "VALUES (?, ?, ?, ?, NULL, ?)"
+    "(id, name, interval, enabled, last_fired_at, anchor_us, cron, timezone) "
+    "VALUES (?, ?, ?, ?, NULL, ?, ?, ?)"
 )
 _CLAIM: Final = (
     "UPDATE tickwork_triggers SET last_fired_at = ? WHERE id = ? AND last_fired_at IS ?"
@@ -286,22 +286,47 @@ class SQLiteTriggerStore(StoreContext):
         return await self._run(read_loops)
 
     async def add(
-        self, *, name: str, interval: str, enabled: bool = True
+        self,
+        *,
+        name: str,
+        interval: str | None = None,
+        enabled: bool = True,
+        cron: str | None = None,
+        timezone: str | None = None,
     ) -> TriggerRow:
         """Create a trigger that never fired, anchored at the store's clock.
 
         See `TriggerStore.add`.
         """
-        check_new_trigger(name, interval, enabled)
+        every, cron, timezone = check_new_trigger(
+            name, interval, enabled, cron, timezone
+        )
         trigger_id = uuid.uuid4().hex
 
         def add(connection: sqlite3.Connection) -> TriggerRow:
-            row = TriggerRow(trigger_id, name, interval, enabled, None, self._now())
+            row = TriggerRow(
+                trigger_id,
+                name,
+                every,
+                enabled,
+                None,
+                self._now(),
+                cron=cron,
+                timezone=timezone,
+            )
             try:
                 execute(
                     connection,
                     _INSERT,
-                    (row.id, name, interval, int(enabled), row.anchor_us),
+                    (
+                        row.id,
+                        name,
+                        every,
+                        int(enabled),
+                        row.anchor_us,
+                        cron,
+                        timezone,
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise duplicate_name(name) from None

@@ -62,7 +62,7 @@ _LISTED: Final = "window_us, token, holder, lease_until_us, outcome, attempt, lo
 _WINDOW: Final = f"{_LISTED}, claimed_us, ended_us"
 _SELECT: Final = (
     "SELECT id, name, interval, enabled, last_fired_at, "  # noqa: S608 - constants
-    f"anchor_us, {_LISTED} FROM tickwork_triggers "
+    f"anchor_us, {_LISTED}, cron, timezone FROM tickwork_triggers "
 )
 _SELECT_LOOPS: Final = (
     f"SELECT name, {_WINDOW}, paused, resumed_us FROM tickwork_loops ORDER BY name"  # noqa: S608

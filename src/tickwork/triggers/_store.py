@@ -23,7 +23,7 @@ from tickwork._validation import (
     check_positive,
     is_recognisably_async,
 )
-from tickwork.triggers._model import parse_interval
+from tickwork.triggers._calendar import check_schedule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -122,6 +122,11 @@ class TriggerStore(Protocol):
     ) -> TriggerRow:
         """Create a trigger that never fired, anchored at the store's now.
 
+        tickwork's stores also create calendar triggers: ``add(name=...,
+        cron="0 3 * * *", timezone="Europe/Berlin")`` (see
+        `MemoryTriggerStore.add`). A store of one's own need not, so the
+        protocol asks only for *interval*.
+
         Raises:
             InvalidConfigError: a bad interval (see `parse_interval`), a name
                 that is empty, has surrounding white space or control
@@ -208,20 +213,31 @@ class StoreContext:
         await self.aclose()
 
 
-def check_new_trigger(name: object, interval: object, enabled: object) -> None:
+def check_new_trigger(
+    name: object,
+    interval: object,
+    enabled: object,
+    cron: object = None,
+    timezone: object = None,
+) -> tuple[str, str | None, str | None]:
     """Check the arguments of `TriggerStore.add`; stores call it first.
 
     The name follows the rule of every tickwork name (`check_name`): a
     non-empty str without surrounding white space or control characters, so
-    a trigger's name cannot forge a log line.
+    a trigger's name cannot forge a log line. The schedule is checked by
+    `check_schedule`.
+
+    Returns:
+        The ``interval, cron, timezone`` to store.
 
     Raises:
-        InvalidConfigError: a bad name or interval text.
+        InvalidConfigError: a bad name or schedule.
         WrongTypeError: a value of the wrong type.
     """
     check_name("name", name)
-    parse_interval(interval)  # type: ignore[arg-type]  # it checks the type itself
+    schedule = check_schedule(interval, cron, timezone)
     check_bool("enabled", enabled)
+    return schedule
 
 
 def check_kind(kind: object) -> Kind:

@@ -93,7 +93,9 @@ class SweepReport:
     not_due: tuple[str, ...] = ()
     """Enabled, but their window has not come."""
     invalid: tuple[str, ...] = ()
-    """Skipped because the interval does not parse or is below ``min_interval``."""
+    """Skipped because the schedule does not parse (an interval, a cron
+    expression or its zone), the interval is below ``min_interval``, or the
+    row is otherwise broken."""
     lost_claim: tuple[str, ...] = ()
     """Due, but another sweeper claimed the window first; not dispatched."""
     errors: tuple[tuple[str, Exception], ...] = ()
@@ -128,12 +130,20 @@ class SweepReport:
 class TriggerSweeper:
     """Fires the due triggers of a `TriggerStore`, each window once.
 
-    Per enabled row, in one sweep:
+    Each row has one schedule: an interval (windows every interval from
+    when it was added) or a cron expression in an IANA zone (windows at its
+    fire times from when it was added; see `tickwork.CronSchedule`, whose
+    default DST policies triggers use, with no jitter). Per enabled row, in
+    one sweep:
 
-    - interval unparseable, or shorter than *min_interval* → ``invalid``,
-      with a WARNING the first time this sweeper sees that row so;
-    - never fired, or ``last_fired_at`` unparseable (WARNING) → due;
-    - now < last fired + interval → ``not_due``;
+    - interval unparseable, or shorter than *min_interval*; cron expression
+      or zone unparseable; both an interval and a cron expression, or a
+      zone without one → ``invalid``, with a WARNING (naming the field) the
+      first time this sweeper sees that row so;
+    - never fired, or ``last_fired_at`` unparseable (WARNING) → due (a
+      calendar trigger: from its first window after it was added);
+    - now < last fired + interval (a calendar trigger: its next window has
+      not started) → ``not_due``;
     - windows missed while no sweeper could fire them (this sweeper just
       started, or the store was away) → what *catch_up* says: the latest
       fires once ("latest", with a WARNING containing "catch-up" when the
@@ -176,9 +186,10 @@ class TriggerSweeper:
         tick_interval: seconds between sweeps of `loop`; > 0. Values above
             300 are clamped to 300 with a WARNING, so a typo cannot idle every
             schedule.
-        min_interval: trigger intervals below this many seconds are invalid.
-        catch_up_factor: a row overdue by more than this many intervals is a
-            catch-up; >= 1.
+        min_interval: trigger intervals below this many seconds are invalid
+            (cron schedules fire at most once a minute, and are not held to it).
+        catch_up_factor: a row overdue by more than this many intervals (a
+            calendar row's: windows) is a catch-up; >= 1.
         clock: returns the current time as an aware `datetime`.
         max_concurrent: dispatches in flight at once; an int >= 1.
         dispatch_timeout: seconds after which a dispatch is cancelled and
@@ -371,9 +382,10 @@ class TriggerSweeper:
             overdue = decisions.catch_up.get(row.name)
             if overdue is not None and self.catch_up == "latest":
                 LOGGER.warning(
-                    "trigger %s: catch-up, %.1f intervals overdue; firing it once",
+                    "trigger %s: catch-up, %.1f %s overdue; firing it once",
                     brief(row.name),
                     overdue,
+                    "intervals" if item.calendar is None else "windows",
                     extra={"tickwork_trigger": row.name},
                 )
         if won:
@@ -504,6 +516,7 @@ class TriggerSweeper:
                 redo,
                 d.anchor,
                 step=d.step,
+                calendar=d.calendar,
                 late=listed_before is None or d.window < listed_before,
                 # A first sweep cannot tell downtime from other replicas
                 # about to sweep: its late windows count only after a gap.
