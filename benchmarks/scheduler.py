@@ -374,7 +374,9 @@ def calendar_cost(counts: list[int], minutes: int = 30) -> list[dict[str, object
             async def job(runs: list[int] = runs) -> None:
                 runs[0] += 1
 
-            async def main(options: dict[str, object] = options) -> float:
+            async def main(
+                options: dict[str, object] = options, tasks: int = tasks
+            ) -> float:
                 loops = [
                     Loop(name=f"l{i}", fn=job, run_on_start=False, **options)  # type: ignore[arg-type]
                     for i in range(tasks)
@@ -389,9 +391,7 @@ def calendar_cost(counts: list[int], minutes: int = 30) -> list[dict[str, object
                     scheduler.stop()
                 return cpu
 
-            cpu = trio.run(
-                main, clock=trio.testing.MockClock(autojump_threshold=0)
-            )
+            cpu = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
             per_run = cpu / max(1, runs[0]) * 1e6
             base = per_run if base is None else base
             results.append(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickwork import InvalidConfigError
+from tickwork import CronSchedule, InvalidConfigError
 from tickwork._cron_expr import LAST_YEAR, MACROS, CronFields
 
 
@@ -292,3 +293,28 @@ def test_the_search_ends_after_the_last_year() -> None:
     assert fields.next_wall(wall_time(LAST_YEAR - 2, 3, 1)) is None
     last = CronFields.parse("59 23 31 12 *").next_wall(wall_time(LAST_YEAR, 1, 1))
     assert last == wall_time(LAST_YEAR, 12, 31, 23, 59)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("9" * 5000 + " * * * *", "field 'minute' must be 0-59"),
+        ("0 " + "1" * 5000 + " * * *", "field 'hour' must be 0-23"),
+        ("*/0000 * * * *", "field 'minute' step must be a whole number >= 1"),
+    ],
+)
+def test_numbers_of_thousands_of_digits_are_refused_by_field(
+    expression: str, message: str
+) -> None:
+    """Not int()'s own ValueError about its digit limit: the field, named."""
+    with pytest.raises(InvalidConfigError, match=re.escape(message)):
+        CronSchedule(expression)
+
+
+def test_a_step_of_thousands_of_digits_keeps_only_the_first_value() -> None:
+    """A step past the range is allowed, as in cron: only the range's start."""
+    after = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    huge = CronSchedule("*/" + "9" * 5000 + " 3 * * *")
+    assert huge.next_fire_times(after, 2) == CronSchedule("0 3 * * *").next_fire_times(
+        after, 2
+    )

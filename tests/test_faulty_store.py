@@ -417,3 +417,17 @@ def test_go_down_and_come_back_need_no_trio_without_scheduled_outages() -> None:
 def test_fault_attributes_read_on_the_class_give_no_error() -> None:
     """Looked up on the class (as autodoc does), a fault attribute is no error."""
     assert not isinstance(FaultyStore.latency, float)
+
+
+async def test_forwards_a_calendar_triggers_cron_and_zone(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """add(cron=, timezone=) reaches the store; an interval add stays as it was."""
+    store = memory()
+    faulty = FaultyStore(store)
+    row = await faulty.add(name="nightly", cron="30 2 * * *", timezone="Europe/Berlin")
+    assert (row.cron, row.timezone, row.interval) == ("30 2 * * *", "Europe/Berlin", "")
+    assert await store.all() == [row]
+    with pytest.raises(InvalidConfigError, match="'timezone' must be an IANA zone"):
+        await faulty.add(name="bad", cron="0 3 * * *", timezone="Mars/Base")
+    assert [r.name for r in await store.all()] == ["nightly"]

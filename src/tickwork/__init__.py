@@ -1,7 +1,8 @@
 """tickwork: reliable periodic work for Trio services.
 
-Drift-free jittered loops, a deadline-bound exponential-backoff poller and
-persisted interval triggers. Everything public is importable from here.
+Drift-free jittered loops on intervals or calendars in a time zone, a
+deadline-bound exponential-backoff poller and persisted triggers. Everything
+public is importable from here.
 """
 
 from __future__ import annotations

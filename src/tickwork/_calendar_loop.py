@@ -25,7 +25,6 @@ from tickwork._cron import CalendarGrid
 from tickwork._lease import micros
 from tickwork._loop import (
     _BUFFERED,
-    _LATE_WAKE,
     _OVERRUN,
     _PAUSED,
     LoopRunner,
@@ -42,6 +41,11 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("tickwork.loop")
 
+_BEHIND: Final = (
+    "loop %s is %.3f s behind its calendar (the wall clock stepped forward, "
+    "or a late wake): its latest fire time runs now and the %d before it "
+    "were skipped"
+)
 RECHECK: Final = 60.0
 """The longest sleep, in seconds, before the wall clock is read again."""
 
@@ -140,9 +144,7 @@ class CalendarRunner(LoopRunner):
                     following = after
                 else:  # woke late, or the wall clock stepped forward: the latest
                     latest = grid.last_due(now)
-                    self._skipped(
-                        life, grid.count(index, latest), _LATE_WAKE, now - fire
-                    )
+                    self._skipped(life, grid.count(index, latest), _BEHIND, now - fire)
                     index = latest
                     fire = grid.fire(index)
                     following = grid.following(index)

@@ -82,7 +82,9 @@ def _value(field: _Field, text: str, part: str) -> int:
     if lowered in field.names:
         return field.names[lowered]
     # isdigit() alone would accept other scripts' digits, which int() reads.
-    if not (text.isascii() and text.isdigit()):
+    # Past 4 digits no number is in range: refused before int() reads it
+    # (int() refuses thousands of digits with a ValueError of its own).
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 4:
         raise _fail(field, f"must be {field.rule}", part)
     number = int(text)
     if not field.low <= number <= field.high:
@@ -99,9 +101,14 @@ def _parse_field(field: _Field, text: str) -> tuple[int, ...]:
         body, slash, step_text = part.partition("/")
         step = 1
         if slash:
-            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) < 1:
+            if not (step_text.isascii() and step_text.isdigit()):
                 raise _fail(field, "step must be a whole number >= 1", part)
-            step = int(step_text)
+            # A step past every range keeps only the first value; int() is
+            # not asked to read thousands of digits.
+            digits = step_text.lstrip("0") or "0"
+            step = int(digits) if len(digits) <= 4 else 10_000
+            if step < 1:
+                raise _fail(field, "step must be a whole number >= 1", part)
         if body == "*":
             low, high = field.low, top
         elif "-" in body:

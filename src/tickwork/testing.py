@@ -14,7 +14,7 @@ import random
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast, overload
 
 import trio
 
@@ -387,11 +387,37 @@ class FaultyStore(StoreContext):
         return await self._call("loops", self._store.loops)
 
     async def add(
-        self, *, name: str, interval: str, enabled: bool = True
+        self,
+        *,
+        name: str,
+        interval: str | None = None,
+        enabled: bool = True,
+        cron: str | None = None,
+        timezone: str | None = None,
     ) -> TriggerRow:
-        """Forward `TriggerStore.add`."""
+        """Forward `TriggerStore.add`; *cron* and *timezone* only when given.
+
+        A calendar trigger needs a store whose ``add`` takes them, as
+        tickwork's own stores do.
+        """
+        if cron is None and timezone is None:
+            return await self._call(
+                "add",
+                self._store.add,
+                name=name,
+                interval=cast("str", interval),
+                enabled=enabled,
+            )
+        # The protocol's add takes an interval only; tickwork's stores more.
+        calendar_add = cast("Callable[..., Awaitable[TriggerRow]]", self._store.add)
         return await self._call(
-            "add", self._store.add, name=name, interval=interval, enabled=enabled
+            "add",
+            calendar_add,
+            name=name,
+            interval=interval,
+            enabled=enabled,
+            cron=cron,
+            timezone=timezone,
         )
 
     async def set_enabled(self, name: str, enabled: bool) -> None:  # noqa: FBT001 - the public signature
