@@ -564,3 +564,26 @@ def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) ->
         passed = schedule.next_fire_time(datetime.fromtimestamp(moved - seconds, UTC))
         if passed.timestamp() <= moved and at + 61 < DAY and s.run == 0:
             assert any(at <= t <= at + 60 for t, _, _ in starts), (at, seconds)
+
+
+async def test_a_step_back_at_the_checkpoint_before_a_due_run_starts_no_stray_run(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """run_on_start at 23:58, wall back 10 min before the loop's first look.
+
+    The due 23:55 window is no longer due: the loop sleeps for it again and
+    never runs a window that is not a fire time.
+    """
+    runs: Runs = []
+    wall = Wall()
+    loop = Loop(
+        name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"), run_on_start=True
+    )
+    scheduler = Scheduler([loop], wall_clock=wall)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.lowlevel.checkpoint()  # the loop read the wall: 23:55 is due
+        wall.step -= 10 * MINUTE  # 23:58 -> 23:48, before the loop's checkpoint
+        await trio.sleep_until(15 * MINUTE)
+        scheduler.stop()
+    assert [window for _, window, _ in runs] == ["28 23:55", "29 00:00"]

@@ -115,8 +115,10 @@ class CalendarRunner(LoopRunner):
             if life.stopping or self.removed:
                 break
             self.next_fire = None
-            self.run_requested = False
+            requested, self.run_requested = self.run_requested, False
             now = wall()
+            if fire > now and not requested:
+                continue  # the wall clock stepped back meanwhile: sleep again
             if fire > now:  # run_now woke the loop before its fire time
                 self._run_index = None
                 self._run_scheduled = now

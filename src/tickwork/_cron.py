@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import zoneinfo
 from typing import TYPE_CHECKING, Final, Literal, cast, final
 
@@ -439,7 +440,12 @@ class CalendarGrid:
         return index / _MICROS
 
     def fire(self, index: int) -> float:
-        """Window *index*'s fire instant, in seconds since the epoch."""
+        """Window *index*'s fire instant, in seconds since the epoch.
+
+        Infinite for the window after the last one of `datetime`'s range.
+        """
+        if index >= _NEVER:
+            return math.inf
         return self.fire_us(index) / _MICROS
 
     def fire_us(self, index: int) -> int:
