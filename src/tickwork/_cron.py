@@ -464,9 +464,10 @@ class CalendarGrid:
         return self.following(index) - index
 
     def count(self, low: int, high: int) -> int:
-        """How many windows from *low* on come before window *high*.
+        """How many window starts lie in ``[low, high)`` (µs).
 
-        At most `tickwork._lease.MAX_COUNTED`; *low* and *high* are windows.
+        At most `tickwork._lease.MAX_COUNTED`. *low* and *high* may be any
+        instants: the claim rules count between claims, resumes and runs.
         """
         return sum(
             1

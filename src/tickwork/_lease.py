@@ -17,7 +17,6 @@ fenced off: its renewals and its outcome are refused.
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 import attrs
@@ -74,6 +73,10 @@ class Calendar(Protocol):
 
     def before(self, high: int, n: int) -> list[int]:
         """The last *n* window starts before *high* (µs), oldest first."""
+        ...
+
+    def count(self, low: int, high: int) -> int:
+        """How many window starts lie in ``[low, high)``, at most `MAX_COUNTED`."""
         ...
 
 
@@ -370,25 +373,12 @@ def _back(want: Claim, owed: int) -> int:
     return last[0] if last else want.window
 
 
-def _below(want: Claim, low: int, high: int) -> Iterator[int]:
-    """A calendar's window starts in ``[low, min(high, want.window))``.
-
-    At most `MAX_COUNTED` of them.
-    """
-    assert want.calendar is not None  # noqa: S101 - only for a calendar grid
-    stop = min(high, want.window)
-    return itertools.islice(
-        itertools.takewhile(lambda start: start < stop, want.calendar.starts(low)),
-        MAX_COUNTED,
-    )
-
-
 def _windows(want: Claim, low: int, high: int) -> int:
     """How many windows of *want*'s grid start in ``[low, high)``, below it."""
     if high <= low:
         return 0
     if want.calendar is not None:
-        return sum(1 for _ in _below(want, low, high))
+        return want.calendar.count(low, min(high, want.window))
     # Windows start at want.window - k * step, k >= 1.
     most = (want.window - low) // want.step  # k with start >= low
     fewest = (want.window - high) // want.step + 1  # smallest k with start < high
