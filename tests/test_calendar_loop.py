@@ -505,7 +505,7 @@ def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) ->
 
     Every run is a fire time of the schedule; with no step every fire time of
     the day runs (short runs, skip); after a step forward past a fire time a
-    run starts within 60 s.
+    run starts within 60 s, or as the run in flight ends.
     """
     schedule = CronSchedule(s.expression, timezone=s.zone)
     wall = Wall(epoch=s.start)
@@ -562,8 +562,10 @@ def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) ->
             continue
         moved = s.start + sum(x for _, x in s.steps[: i + 1]) + at
         passed = schedule.next_fire_time(datetime.fromtimestamp(moved - seconds, UTC))
-        if passed.timestamp() <= moved and at + 61 < DAY and s.run == 0:
-            assert any(at <= t <= at + 60 for t, _, _ in starts), (at, seconds)
+        # During a run, the next one starts when it ends (or is cut).
+        bound = at + 60 + s.run
+        if passed.timestamp() <= moved and bound + 1 < DAY:
+            assert any(at <= t <= bound for t, _, _ in starts), (at, seconds)
 
 
 async def test_a_step_back_at_the_checkpoint_before_a_due_run_starts_no_stray_run(
@@ -587,3 +589,270 @@ async def test_a_step_back_at_the_checkpoint_before_a_due_run_starts_no_stray_ru
         await trio.sleep_until(15 * MINUTE)
         scheduler.stop()
     assert [window for _, window, _ in runs] == ["28 23:55", "29 00:00"]
+
+
+# --- steps during a run, run_now and replace ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overlap", "expected", "replaced"),
+    [
+        ("skip", [(2, "29 00:00", 0.0), (3.5, "29 01:00", 90.0)], 0),
+        ("buffer_one", [(2, "29 00:00", 0.0), (3.5, "29 01:00", 90.0)], 0),
+        # The cut comes at the recheck that sees 00:05 passed (01:01).
+        ("replace", [(2, "29 00:00", 0.0), (3, "29 01:00", 60.0)], 1),
+    ],
+)
+async def test_a_step_forward_during_a_run_runs_the_latest_whatever_the_overlap(
+    autojump_clock: trio.testing.MockClock,
+    overlap: str,
+    expected: list[tuple[float, str, float]],
+    replaced: int,
+) -> None:
+    """00:00's run takes 90 s; 30 s in, the wall clock jumps an hour.
+
+    The fire times passed are not the run's doing: 01:00 runs next, once,
+    and 00:05 ... 00:55 are skipped, for every overlap policy.
+    """
+    runs: Runs = []
+    wall = Wall()
+    loop = Loop(
+        name="job",
+        fn=_job(runs, 90),
+        schedule=_cron("*/5 * * * *"),
+        overlap=overlap,  # type: ignore[arg-type]
+    )
+    scheduler = Scheduler([loop], wall_clock=wall)
+
+    def jump() -> None:
+        wall.step += 3600
+
+    await _play(scheduler, 5.5 * MINUTE, {2.5 * MINUTE: jump})
+    assert [(start / MINUTE, window, late) for start, window, late in runs] == expected
+    stats = scheduler.stats()["job"]
+    assert (stats.skipped, stats.replaced) == (11, replaced)
+
+
+async def test_a_replace_run_is_cut_when_the_wall_clock_reaches_the_next_fire_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Hourly, runs of 2 hours, replace; steps forward 50 min, then back.
+
+    00:00's run (Trio minute 2) sees the wall clock jump to 00:58 at minute
+    10: it is cut at 01:00 wall time, minute 12, not at minute 62. 01:00's
+    run sees the wall clock go back 30 minutes: its cut follows, to 02:00
+    wall time, at minute 102 rather than 72.
+    """
+    runs: Runs = []
+    wall = Wall()
+    loop = Loop(
+        name="job",
+        fn=_job(runs, 7200),
+        schedule=_cron("0 * * * *"),
+        overlap="replace",
+    )
+    scheduler = Scheduler([loop], wall_clock=wall)
+
+    def forward() -> None:
+        wall.step += 50 * MINUTE
+
+    def back() -> None:
+        wall.step -= 30 * MINUTE
+
+    await _play(scheduler, 103 * MINUTE, {10 * MINUTE: forward, 20 * MINUTE: back})
+    assert [(start / MINUTE, window, late) for start, window, late in runs] == [
+        (2, "29 00:00", 0.0),
+        (12, "29 01:00", 0.0),
+        (102, "29 02:00", 0.0),
+    ]
+    stats = scheduler.stats()["job"]
+    assert (stats.replaced, stats.skipped) == (2, 0)
+
+
+async def test_a_paused_replace_run_is_cut_at_the_resume(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every minute, runs of 5 minutes, replace; paused from 23:59:30 to 00:00:30.
+
+    00:00 passes while paused: the run goes on; the resume cuts it and
+    00:00's run starts then, as for an interval loop.
+    """
+    runs: Runs = []
+    loop = Loop(
+        name="job",
+        fn=_job(runs, 300),
+        schedule=_cron("* * * * *"),
+        overlap="replace",
+    )
+    scheduler = Scheduler([loop], wall_clock=Wall())
+    await _play(
+        scheduler,
+        2.8 * MINUTE,
+        {
+            1.5 * MINUTE: lambda: scheduler.pause("job"),
+            2.5 * MINUTE: lambda: scheduler.resume("job"),
+        },
+    )
+    assert [(start / MINUTE, window) for start, window, _ in runs] == [
+        (1, "28 23:59"),
+        (2.5, "29 00:00"),
+    ]
+    assert scheduler.stats()["job"].replaced == 1
+
+
+@pytest.mark.parametrize(
+    ("overlap", "expected", "counters"),
+    [
+        ("skip", [(1, "28 23:59"), (7, "29 00:05")], (1, 0)),
+        ("buffer_one", [(1, "28 23:59"), (2.5, "29 00:00"), (7, "29 00:05")], (0, 0)),
+        ("replace", [(1, "28 23:59"), (2, "29 00:00"), (7, "29 00:05")], (0, 1)),
+    ],
+)
+async def test_a_fire_time_passing_during_a_run_now_run_follows_the_overlap_policy(
+    autojump_clock: trio.testing.MockClock,
+    overlap: str,
+    expected: list[tuple[float, str]],
+    counters: tuple[int, int],
+) -> None:
+    """run_now at 23:59 runs 90 s, past 00:00: skipped, buffered or replacing."""
+    runs: Runs = []
+    loop = Loop(
+        name="job",
+        fn=_job(runs, 90),
+        schedule=_cron("*/5 * * * *"),
+        overlap=overlap,  # type: ignore[arg-type]
+    )
+    scheduler = Scheduler([loop], wall_clock=Wall())
+    await _play(scheduler, 7.5 * MINUTE, {MINUTE: lambda: scheduler.run_now("job")})
+    assert [(start / MINUTE, window) for start, window, _ in runs] == expected
+    stats = scheduler.stats()["job"]
+    assert (stats.skipped, stats.replaced) == counters
+
+
+async def test_an_update_while_paused_counts_the_new_calendars_windows(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every minute, paused from 23:58:30; at 23:59:30 every 5 minutes.
+
+    Paused: 23:59 (the old calendar), then 00:00, 00:05 and 00:10 (the new
+    one, not the 11 minutes between); resumed at 00:10:30, 00:15 runs.
+    """
+    runs: Runs = []
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("* * * * *"))
+    scheduler = Scheduler([loop], wall_clock=Wall())
+
+    def update() -> None:
+        scheduler.update("job", schedule=_cron("*/5 * * * *"))
+
+    await _play(
+        scheduler,
+        18 * MINUTE,
+        {
+            0.5 * MINUTE: lambda: scheduler.pause("job"),
+            1.5 * MINUTE: update,
+            12.5 * MINUTE: lambda: scheduler.resume("job"),
+        },
+    )
+    assert [(start / MINUTE, window) for start, window, _ in runs] == [(17, "29 00:15")]
+    assert scheduler.stats()["job"].paused == 4
+
+
+async def test_loops_sharing_a_jittered_schedule_spread_apart_by_name(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One CronSchedule with jitter and no key, two loops: keyed by their names.
+
+    Each loop fires when its own `Loop.schedule` says; a schedule's own key
+    is kept.
+    """
+    schedule = _cron("*/5 * * * *", jitter=240)
+    starts: dict[str, list[float]] = {"a": [], "b": []}
+
+    def job(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            starts[name].append(EPOCH + trio.current_time())
+
+        return run
+
+    loops = [Loop(name=n, fn=job(n), schedule=schedule) for n in ("a", "b")]
+    assert [loop.schedule.key for loop in loops if loop.schedule] == ["a", "b"]
+    await _play(Scheduler(loops, wall_clock=Wall()), 31 * MINUTE)
+    first = datetime.fromtimestamp(EPOCH, UTC)
+    for loop in loops:
+        assert loop.schedule is not None
+        fires = [t.timestamp() for t in loop.schedule.next_fire_times(first, 6)]
+        assert starts[loop.name] == pytest.approx(fires, abs=1e-3)
+    assert starts["a"] != pytest.approx(starts["b"], abs=1.0)
+    keyed = Loop(name="c", fn=_noop, schedule=_cron("@daily", jitter=60, key="mine"))
+    plain = Loop(name="d", fn=_noop, schedule=_cron("@daily"))
+    assert (keyed.schedule, plain.schedule) == (
+        _cron("@daily", jitter=60, key="mine"),
+        _cron("@daily"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("step", "at", "expected", "missed"),
+    [
+        # 00:08:30 -> 01:08:30: the recheck at 01:09 runs 01:05, 4 min late;
+        # 00:10 ... 01:00 passed unrun (catch_up="latest").
+        (
+            3600.0,
+            10.5,
+            [
+                (2, "29 00:00"),
+                (7, "29 00:05"),
+                (11, "29 01:05"),
+                *((m, f"29 01:{m - 2:02}") for m in (12, 17, 22)),
+            ],
+            11,
+        ),
+        # 00:06 -> 23:56: 00:00 and 00:05 do not rerun; 00:10 waits for 00:10.
+        (-600.0, 8, [(2, "29 00:00"), (7, "29 00:05"), (22, "29 00:10")], 0),
+    ],
+)
+async def test_a_coordinated_calendar_loop_follows_wall_clock_steps(
+    autojump_clock: trio.testing.MockClock,
+    step: float,
+    at: float,
+    expected: list[tuple[float, str]],
+    missed: int,
+) -> None:
+    """A coordinated "*/5" loop, its wall clock stepped forward or back."""
+    runs: Runs = []
+    wall = Wall()
+    store = MemoryTriggerStore(clock=wall)
+    loop = Loop(
+        name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"), coordinated=True
+    )
+    scheduler = Scheduler([loop], store=store, wall_clock=wall)
+
+    def move() -> None:
+        wall.step += step
+
+    await _play(scheduler, 23 * MINUTE, {at * MINUTE: move})
+    assert [(start / MINUTE, window) for start, window, _ in runs] == expected
+    stats = scheduler.stats()["job"]
+    assert (stats.runs, stats.missed) == (len(expected), missed)
+
+
+async def test_a_stop_lets_a_replace_run_keep_its_grace_not_its_fire_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every minute, runs of 5 min, replace; stop(grace=90) at 23:59:30.
+
+    The stop lifts the cut at 00:00: the run goes on until the grace ends
+    (Trio minute 3) and is counted cancelled, not replaced; run ends cleanly.
+    """
+    runs: Runs = []
+    loop = Loop(
+        name="job", fn=_job(runs, 300), schedule=_cron("* * * * *"), overlap="replace"
+    )
+    scheduler = Scheduler([loop], wall_clock=Wall())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await trio.sleep_until(1.5 * MINUTE)
+        scheduler.stop(grace=90)
+    assert trio.current_time() == 3 * MINUTE
+    stats = scheduler.stats()["job"]
+    assert (stats.runs, stats.cancelled, stats.replaced) == (1, 1, 0)

@@ -1068,3 +1068,36 @@ def test_a_weekday_calendar_owes_only_its_own_windows_after_a_weekend() -> None:
     ]
     _, limited, _ = _catch_up(state, attrs.evolve(want, limit=1), now, S)
     assert [(a.window, a.lost) for a in limited] == [(tuesday, 1)]
+
+
+def test_an_outage_longer_than_the_count_cap_stays_consistent() -> None:
+    """A "* * * * *" calendar down ~139 days (200 000 windows), catch_up=all, 3.
+
+    The count stops at MAX_COUNTED: missed is that many plus the late wanted
+    window, the 3 last windows run and every other counted one is lost, so
+    missed == lost + run, as below the cap.
+    """
+    from tickwork._cron import CalendarGrid, CronSchedule  # noqa: PLC0415
+    from tickwork._lease import MAX_COUNTED  # noqa: PLC0415
+
+    grid = CalendarGrid(CronSchedule("* * * * *"))
+    state, won = _apply(WindowState(), Claim(KEY, T0, T0), T0)
+    state = _finish(state, won.token, T0 + S)
+    back = T0 + 200_000 * MINUTE
+    want = Claim(
+        KEY,
+        back,
+        back,
+        step=MINUTE,
+        late=True,
+        catch_up="all",
+        limit=3,
+        spread=0,
+        calendar=grid,
+    )
+    state, answers, _ = _catch_up(state, want, back + 5 * S, S)
+    assert [a.window for a in answers] == [back - 2 * MINUTE, back - MINUTE, back]
+    first = answers[0]
+    assert (first.missed, first.lost) == (MAX_COUNTED + 1, MAX_COUNTED - 2)
+    assert [a.lost for a in answers[1:]] == [0, 0]
+    assert state.lost == MAX_COUNTED - 2

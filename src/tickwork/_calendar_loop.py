@@ -6,7 +6,10 @@ converts the wait to Trio's clock and wakes at least every `RECHECK`
 seconds to read the wall clock again. A step back re-sleeps towards the
 same fire time (a window already run never runs again); a step forward,
 like a late wake-up, runs the latest fire time that passed, once, and
-counts the others skipped.
+counts the others skipped; during a run too (the wall clock ran more than
+`STEP` ahead of Trio's), whatever the overlap policy. A replace run is cut
+when the wall clock reaches the next fire time (`_cut_at` reads it at least
+every `RECHECK` seconds), so a step moves the cut with it.
 
 Runs, timeouts, overlap policies, pause, update and the statistics are
 `LoopRunner`'s; only the schedule differs. A window is named by its
@@ -16,6 +19,7 @@ nominal start in microseconds since the epoch (`CalendarGrid`).
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Final, final
 
 import trio
@@ -48,6 +52,9 @@ _BEHIND: Final = (
 )
 RECHECK: Final = 60.0
 """The longest sleep, in seconds, before the wall clock is read again."""
+STEP: Final = 1.0
+"""How far, in seconds, the wall clock must run ahead of Trio's during a run
+to count as a step forward (not the drift of two clocks)."""
 
 
 def _grid(loop: Loop) -> CalendarGrid:
@@ -122,61 +129,99 @@ class CalendarRunner(LoopRunner):
             if fire > now:  # run_now woke the loop before its fire time
                 self._run_index = None
                 self._run_scheduled = now
-                self._run_lateness = 0.0
-                await self._run_once(
-                    life, trio.current_time(), 0.0, self.next_trio(fire)
-                )
+                lateness = 0.0
+            else:
+                controls = self._controls
+                if controls is not None and controls.attend:
+                    grid, index, run = self._attend_calendar(life, controls, index, now)
+                    if not run:
+                        fire, buffered = grid.fire(index), False
+                        continue
+                following = grid.following(index)
+                if grid.fire(following) <= now:
+                    if buffered:  # the overrun's first missed window; skip the rest
+                        after = grid.first_after(now)
+                        self._skipped(
+                            life,
+                            grid.count(following, after),
+                            _BUFFERED,
+                            self.last_duration,
+                        )
+                        following = after
+                    else:  # woke late, or the wall clock stepped forward
+                        latest = grid.last_due(now)
+                        self._skipped(
+                            life, grid.count(index, latest), _BEHIND, now - fire
+                        )
+                        index = latest
+                        fire = grid.fire(index)
+                        following = grid.following(index)
+                buffered = False
+                lateness = now - fire
+                self._run_index = index
+                self._run_scheduled = fire
+                index, fire = following, grid.fire(following)
+            self._run_lateness = lateness
+            started = trio.current_time()
+            await self._run_once(life, started, lateness, fire)
+            after_run = wall()
+            if fire > after_run:
+                continue
+            if after_run - now > trio.current_time() - started + STEP:
+                # The wall clock stepped forward during the run: the loop is
+                # behind its calendar, as after a late wake; the latest fire
+                # time runs next, whatever the overlap policy.
                 continue
             controls = self._controls
-            if controls is not None and controls.attend:
-                grid, index, run = self._attend_calendar(life, controls, index, now)
-                if not run:
-                    fire, buffered = grid.fire(index), False
-                    continue
-            following = grid.following(index)
-            if grid.fire(following) <= now:
-                if buffered:  # the overrun's first missed window; skip the rest
-                    after = grid.first_after(now)
-                    self._skipped(
-                        life,
-                        grid.count(following, after),
-                        _BUFFERED,
-                        self.last_duration,
-                    )
-                    following = after
-                else:  # woke late, or the wall clock stepped forward: the latest
-                    latest = grid.last_due(now)
-                    self._skipped(life, grid.count(index, latest), _BEHIND, now - fire)
-                    index = latest
-                    fire = grid.fire(index)
-                    following = grid.following(index)
-            buffered = False
-            lateness = now - fire
-            self._run_index = index
-            self._run_scheduled = fire
-            self._run_lateness = lateness
-            index, fire = following, grid.fire(following)
-            await self._run_once(
-                life, trio.current_time(), lateness, self.next_trio(fire)
-            )
-            now = wall()
-            if fire <= now:  # the run outlasted its window
-                controls = self._controls
-                if self.loop.overlap != "skip" or (
-                    controls is not None and controls.paused
-                ):
-                    buffered = True  # buffer_one, replace: it runs next
-                    continue
-                after = grid.first_after(now)
-                self._skipped(
-                    life, grid.count(index, after), _OVERRUN, self.last_duration
-                )
-                index, fire = after, grid.fire(after)
+            if self.loop.overlap != "skip" or (
+                controls is not None and controls.paused
+            ):
+                buffered = True  # buffer_one, replace: it runs next
+                continue
+            after = grid.first_after(after_run)
+            self._skipped(life, grid.count(index, after), _OVERRUN, self.last_duration)
+            index, fire = after, grid.fire(after)
         self.next_fire = None
 
-    def next_trio(self, fire: float) -> float:
-        """The Trio-clock instant of the wall-clock instant *fire*."""
-        return trio.current_time() + (fire - self.wall_clock())
+    def _replace_at(self, limit: float, next_fire: float) -> float:  # noqa: ARG002 - see _cut_at
+        """A replace run keeps its own *limit*: `_cut_at` cuts it at the fire time.
+
+        *next_fire* is a wall-clock instant here, which a deadline on Trio's
+        clock could not follow across a wall-clock step.
+        """
+        controls = self.controls()
+        controls.run_limit = limit
+        controls.replace_at = math.inf  # a resume before the fire time cuts nothing
+        return limit
+
+    async def _run_once(
+        self, life: Life, started: float, lateness: float, next_fire: float
+    ) -> None:
+        """Run once; *next_fire*, on the wall clock, cuts a replace run."""
+        if self.loop.overlap != "replace":
+            await super()._run_once(life, started, lateness, next_fire)
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._cut_at, life, next_fire)
+            await super()._run_once(life, started, lateness, next_fire)
+            nursery.cancel_scope.cancel()
+
+    async def _cut_at(self, life: Life, fire: float) -> None:
+        """Cut the run in flight when the wall clock reaches *fire*.
+
+        Reads the wall clock at least every `RECHECK` seconds, so a step
+        either way moves the cut with the fire time. Paused then, the cut
+        waits for a resume (as an interval loop's does); stopping or
+        removed, the run keeps its own deadline.
+        """
+        wall = self.wall_clock
+        while (left := fire - wall()) > 0:  # noqa: ASYNC110 - a clock, not an event
+            await trio.sleep(min(left, RECHECK))
+        controls, scope = self.controls(), self._run_scope
+        if controls.paused:
+            controls.replace_at = trio.current_time()  # resume() cuts it
+        elif scope is not None and not (life.stopping or self.removed):
+            scope.deadline = min(scope.deadline, trio.current_time())
 
     def _attend_calendar(
         self, life: Life, controls: Controls, index: int, now: float

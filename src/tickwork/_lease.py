@@ -439,9 +439,19 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
         # a run that then died, among them, runs too (it had no run of its
         # own). The missed windows older than them are recorded lost. The
         # next claims of the sequence find fewer than `limit` owed: no loss.
-        owed = min(_since_oldest_missed(state, want), want.limit - late) if gap else 0
+        owed = 0
+        if gap:
+            # Every missed window is among those counted from the oldest
+            # missed one: when the gap alone fills the limit, no walk more.
+            most = want.limit - late
+            owed = most if gap >= most else min(_since_oldest_missed(state, want), most)
         window = _back(want, owed)
-        lost = missed_before(state, attrs.evolve(want, window=window))
+        if want.calendar is not None and gap >= MAX_COUNTED:
+            # A count that reached the cap is a lower bound: the lost are
+            # those of it that do not run, so missed = lost + run still holds.
+            lost = max(0, gap - owed)
+        else:
+            lost = missed_before(state, attrs.evolve(want, window=window))
         new, answer = _won(state, want, now, lease, holder, window, 1, lost_window)
         new = attrs.evolve(new, lost=new.lost + lost)
         return new, attrs.evolve(

@@ -144,7 +144,9 @@ class Loop:
             timer granularity). Give it or *schedule*, not both.
         schedule: a `CronSchedule`: the loop runs at its calendar fire times,
             read from the scheduler's wall clock (see "Calendar schedules
-            and DST"). Give it or *interval*, not both.
+            and DST"). Give it or *interval*, not both. A schedule with
+            jitter and no ``key`` is keyed by the loop's name (the Loop holds
+            that copy), so loops sharing an expression spread apart.
         jitter: spread of each run around its grid point, as a fraction of
             *interval*, in [0, 1) (see `TickSchedule`); 0.1 by default. A
             calendar loop takes its jitter from its `CronSchedule`: 0 here.
@@ -240,6 +242,12 @@ class Loop:
                 f"spreads its fire times (got {self.jitter!r})"
             )
             raise InvalidConfigError(msg)
+        schedule = self.schedule
+        if schedule is not None and schedule.jitter and not schedule.key:
+            # Loops that share an expression spread apart by name, as
+            # interval loops' windows do; a schedule's own key is kept.
+            keyed = attrs.evolve(schedule, key=self.name)
+            object.__setattr__(self, "schedule", keyed)
 
     @property
     def tick_schedule(self) -> TickSchedule:
