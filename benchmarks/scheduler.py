@@ -346,8 +346,14 @@ CALENDAR_EPOCH = 1_800_000_000.0
 """A whole minute: the calendar loops' wall clock at Trio time 0."""
 
 
-def calendar_cost(counts: list[int], minutes: int = 30) -> list[dict[str, object]]:
-    """Benchmark 5: CPU per run of calendar loops vs interval loops, virtual time."""
+def calendar_cost(
+    counts: list[int], minutes: int = 30, repeat: int = 3
+) -> list[dict[str, object]]:
+    """Benchmark 5: CPU per run of calendar loops vs interval loops, virtual time.
+
+    Each variant runs *repeat* times, the variants taking turns, and the
+    least CPU per run counts: a 2-core VM's steal time only ever adds.
+    """
 
     def wall() -> float:
         return CALENDAR_EPOCH + trio.current_time()
@@ -363,57 +369,61 @@ def calendar_cost(counts: list[int], minutes: int = 30) -> list[dict[str, object
             "schedule": CronSchedule("*/5 * * * *", timezone="Europe/Berlin"),
         },
     }
+
+    def measure(options: dict[str, object], tasks: int) -> tuple[int, float]:
+        runs = [0]
+
+        async def job() -> None:
+            runs[0] += 1
+
+        async def main() -> float:
+            loops = [
+                Loop(name=f"l{i}", fn=job, run_on_start=False, **options)  # type: ignore[arg-type]
+                for i in range(tasks)
+            ]
+            scheduler = Scheduler(loops, seed=1, wall_clock=wall)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(scheduler.run)
+                await trio.sleep(1)
+                cpu = time.process_time()
+                await trio.sleep(minutes * 60)
+                cpu = time.process_time() - cpu
+                scheduler.stop()
+            return cpu
+
+        cpu = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        return runs[0], cpu / max(1, runs[0]) * 1e6
+
     results: list[dict[str, object]] = []
     rows: list[list[str]] = []
     for tasks in counts:
-        base = None
-        for name, options in variants.items():
-            progress(f"scheduler calendar cost: {name}, {tasks} loop(s)")
-            runs = [0]
-
-            async def job(runs: list[int] = runs) -> None:
-                runs[0] += 1
-
-            async def main(
-                options: dict[str, object] = options, tasks: int = tasks
-            ) -> float:
-                loops = [
-                    Loop(name=f"l{i}", fn=job, run_on_start=False, **options)  # type: ignore[arg-type]
-                    for i in range(tasks)
-                ]
-                scheduler = Scheduler(loops, seed=1, wall_clock=wall)
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(scheduler.run)
-                    await trio.sleep(1)
-                    cpu = time.process_time()
-                    await trio.sleep(minutes * 60)
-                    cpu = time.process_time() - cpu
-                    scheduler.stop()
-                return cpu
-
-            cpu = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-            per_run = cpu / max(1, runs[0]) * 1e6
-            base = per_run if base is None else base
+        best: dict[str, tuple[int, float]] = {}
+        for attempt in range(repeat):
+            for name, options in variants.items():
+                progress(
+                    f"scheduler calendar cost: {name}, {tasks} loop(s), "
+                    f"{attempt + 1}/{repeat}"
+                )
+                runs, per_run = measure(options, tasks)
+                if name not in best or per_run < best[name][1]:
+                    best[name] = (runs, per_run)
+        base = best["interval 60 s, j=0"][1]
+        for name, (runs, per_run) in best.items():
             results.append(
                 {
                     "loops": tasks,
                     "variant": name,
-                    "runs": runs[0],
+                    "runs": runs,
                     "cpu_us_per_run": per_run,
                     "vs_interval": per_run / base,
                 }
             )
             rows.append(
-                [
-                    str(tasks),
-                    name,
-                    str(runs[0]),
-                    f"{per_run:.1f}",
-                    f"{per_run / base:.2f}",
-                ]
+                [str(tasks), name, str(runs), f"{per_run:.1f}", f"{per_run / base:.2f}"]
             )
     print_table(
-        f"Per-tick CPU, calendar vs interval loops ({minutes} min of MockClock)",
+        f"Per-tick CPU, calendar vs interval loops ({minutes} min of MockClock, "
+        f"best of {repeat})",
         ["loops", "variant", "runs", "CPU µs/run", "vs interval j=0"],
         rows,
     )

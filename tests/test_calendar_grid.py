@@ -74,6 +74,10 @@ def test_starts_before_and_count_walk_the_unjittered_schedule(
     """Window starts are the schedule's fire times without jitter, whatever the walk."""
     schedule, grid, low = case
     expected = [_us(t) for t in _nominal(schedule).next_fire_times(_at(low - 1), 6)]
+
+    def expected_from(instant: int) -> list[int]:
+        return [_us(t) for t in _nominal(schedule).next_fire_times(_at(instant), 1)]
+
     starts = list(itertools.islice(grid.starts(low), 6))
     assert starts == expected
     high = starts[-1]
@@ -84,6 +88,9 @@ def test_starts_before_and_count_walk_the_unjittered_schedule(
     assert grid.before(high, 0) == []
     for window, following in itertools.pairwise(starts):
         assert grid.following(window) == following
+    # Any instant, in any order, whatever the grid walked before.
+    for instant in (high - 1, low - 1, (low + high) // 2, starts[2], low - 10**9):
+        assert grid.following(instant) == expected_from(instant)[0]
         assert grid.step(window) == following - window
         assert grid.index_of(window) == window
         assert grid.start(window) == window / S

@@ -530,7 +530,7 @@ def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) ->
             for at, seconds in s.steps:
                 await trio.sleep_until(at)
                 wall.step += seconds
-            await trio.sleep_until(DAY)
+            await trio.sleep_until(DAY - 0.5)  # no fire time: whole seconds
             scheduler.stop(grace=0)
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -856,3 +856,43 @@ async def test_a_stop_lets_a_replace_run_keep_its_grace_not_its_fire_time(
     assert trio.current_time() == 3 * MINUTE
     stats = scheduler.stats()["job"]
     assert (stats.runs, stats.cancelled, stats.replaced) == (1, 1, 0)
+
+
+async def test_a_drifting_wall_clock_keeps_fire_times_within_a_minutes_drift(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The wall clock runs 0.1 % fast: an hour's sleep would end 3.6 s late.
+
+    The wall-clock watch converts the fire time again every minute the
+    clocks part by more than 10 ms, so each hourly run is at most a
+    minute's drift (60 ms) late.
+    """
+    runs: Runs = []
+
+    def fast() -> float:
+        return EPOCH + 1.001 * trio.current_time()
+
+    loop = Loop(name="job", fn=_job(runs), schedule=_cron("0 * * * *"))
+    await _play(Scheduler([loop], wall_clock=fast), 3 * 3600)
+    assert [window for _, window, _ in runs] == ["29 00:00", "29 01:00", "29 02:00"]
+    assert all(0 <= late <= 0.06 for _, _, late in runs), runs
+
+
+async def test_a_calendar_loop_added_to_a_running_scheduler_follows_steps(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An interval loop runs alone; a daily loop added later sees a step forward."""
+    runs: Runs = []
+    wall = Wall()
+    ticker = Loop(name="tick", fn=_noop, interval=3600)
+    scheduler = Scheduler([ticker], wall_clock=wall)
+
+    def add() -> None:
+        scheduler.add(Loop(name="job", fn=_job(runs), schedule=_cron("0 3 * * *")))
+
+    def jump() -> None:
+        wall.step += 3 * 3600 + 2 * MINUTE  # 23:58:20 -> 03:00:20
+
+    await _play(scheduler, 200, {10: add, 20: jump})
+    [(start, window, _)] = runs
+    assert (window, 20 < start <= 20 + 60) == ("29 03:00", True)

@@ -2,14 +2,15 @@
 
 The fire times are wall-clock instants (`Scheduler(wall_clock=...)`), but
 the loop sleeps on Trio's clock, which a wall-clock step does not move: it
-converts the wait to Trio's clock and wakes at least every `RECHECK`
-seconds to read the wall clock again. A step back re-sleeps towards the
-same fire time (a window already run never runs again); a step forward,
-like a late wake-up, runs the latest fire time that passed, once, and
-counts the others skipped; during a run too (the wall clock ran more than
-`STEP` ahead of Trio's), whatever the overlap policy. A replace run is cut
-when the wall clock reaches the next fire time (`_cut_at` reads it at least
-every `RECHECK` seconds), so a step moves the cut with it.
+converts the wait to Trio's clock, and one `WallWatch` a scheduler reads the
+wall clock every `RECHECK` seconds and wakes the sleeping loops when it
+moved. A step back re-sleeps towards the same fire time (a window already
+run never runs again); a step forward, like a late wake-up, runs the latest
+fire time that passed, once, and counts the others skipped; during a run
+too (the wall clock ran more than `STEP` ahead of Trio's), whatever the
+overlap policy. A replace run is cut when the wall clock reaches the next
+fire time (`_cut_at` reads it at least every `RECHECK` seconds), so a step
+moves the cut with it.
 
 Runs, timeouts, overlap policies, pause, update and the statistics are
 `LoopRunner`'s; only the schedule differs. A window is named by its
@@ -57,6 +58,44 @@ STEP: Final = 1.0
 to count as a step forward (not the drift of two clocks)."""
 
 
+SLACK: Final = 0.01
+"""How far, in seconds, the wall clock may move against Trio's before the
+calendar loops asleep are woken to convert their fire times again."""
+
+
+@final
+class WallWatch:
+    """Reads the wall clock every `RECHECK` seconds for a scheduler's calendar loops.
+
+    Each calendar loop sleeps on Trio's clock until its fire time converted
+    to it; when the wall clock has moved against Trio's by more than
+    `SLACK` since the last look (a step, or two clocks drifting), every one
+    asleep is woken to convert its fire time again. One task a scheduler,
+    so an idle calendar loop costs no wake-ups of its own between fire
+    times, and a step is seen within `RECHECK` seconds.
+    """
+
+    __slots__ = ("runners", "started", "wall_clock")
+
+    def __init__(self, wall_clock: Callable[[], float]) -> None:
+        """Watch *wall_clock*; nothing runs before `run`."""
+        self.wall_clock = wall_clock
+        self.runners: set[CalendarRunner] = set()
+        self.started = False
+
+    async def run(self) -> None:
+        """Look every `RECHECK` seconds until cancelled (with the scheduler)."""
+        wall = self.wall_clock
+        base = wall() - trio.current_time()
+        while True:
+            await trio.sleep(RECHECK)
+            offset = wall() - trio.current_time()
+            if abs(offset - base) > SLACK:
+                base = offset
+                for runner in tuple(self.runners):
+                    runner.wake()
+
+
 def _grid(loop: Loop) -> CalendarGrid:
     assert loop.schedule is not None  # noqa: S101 - a calendar loop
     return CalendarGrid(loop.schedule)
@@ -66,19 +105,20 @@ def _grid(loop: Loop) -> CalendarGrid:
 class CalendarRunner(LoopRunner):
     """The live state of one calendar loop inside a running scheduler."""
 
-    __slots__ = ("grid", "wall_clock")
+    __slots__ = ("grid", "wall_clock", "watch")
 
     def __init__(
         self,
         loop: Loop,
         rng: JitterSource,
         life: Life,
-        wall_clock: Callable[[], float],
+        watch: WallWatch,
     ) -> None:
-        """Prepare *loop*, reading fire times against *wall_clock*."""
+        """Prepare *loop*, reading fire times against *watch*'s wall clock."""
         super().__init__(loop, rng, life)
         self.grid = _grid(loop)
-        self.wall_clock = wall_clock
+        self.watch = watch
+        self.wall_clock = watch.wall_clock
 
     def run_context(self) -> RunContext:
         """The run in flight: its window and fire time as UTC datetimes."""
@@ -93,8 +133,17 @@ class CalendarRunner(LoopRunner):
             lateness=self._run_lateness,
         )
 
-    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop
-        """The loop's task: sleep towards each fire time, run, until stopped."""
+    async def run(self, life: Life) -> None:
+        """The loop's task, woken by the `WallWatch` while it lives."""
+        runners = self.watch.runners
+        runners.add(self)
+        try:
+            await self._run(life)
+        finally:
+            runners.discard(self)
+
+    async def _run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop
+        """Sleep towards each fire time, run, until stopped."""
         wall = self.wall_clock
         set_source(self)
         now = wall()
@@ -108,13 +157,14 @@ class CalendarRunner(LoopRunner):
             self.next_fire = here + (fire - now)
             idle = not (life.stopping or self.removed or self.run_requested)
             if idle and fire > now:
-                # At most RECHECK on Trio's clock, then the wall clock again.
-                with trio.CancelScope(deadline=here + min(fire - now, RECHECK)):
+                # Until the fire time on Trio's clock; the WallWatch wakes
+                # the loop if the wall clock moves meanwhile.
+                with trio.CancelScope(deadline=here + (fire - now)):
                     self._sleeper = trio.lowlevel.current_task()
                     await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
                 awake = life.stopping or self.removed or self.run_requested
                 if not awake and wall() < fire:
-                    continue  # a recheck, or the wall clock stepped back
+                    continue  # woken by the watch, or the wall clock stepped back
             elif life.stopping or self.removed:
                 break
             else:
@@ -138,7 +188,8 @@ class CalendarRunner(LoopRunner):
                         fire, buffered = grid.fire(index), False
                         continue
                 following = grid.following(index)
-                if grid.fire(following) <= now:
+                upcoming = grid.fire(following)
+                if upcoming <= now:
                     if buffered:  # the overrun's first missed window; skip the rest
                         after = grid.first_after(now)
                         self._skipped(
@@ -156,11 +207,12 @@ class CalendarRunner(LoopRunner):
                         index = latest
                         fire = grid.fire(index)
                         following = grid.following(index)
+                    upcoming = grid.fire(following)
                 buffered = False
                 lateness = now - fire
                 self._run_index = index
                 self._run_scheduled = fire
-                index, fire = following, grid.fire(following)
+                index, fire = following, upcoming
             self._run_lateness = lateness
             started = trio.current_time()
             await self._run_once(life, started, lateness, fire)

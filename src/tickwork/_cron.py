@@ -31,6 +31,7 @@ Pure: no trio, no clock, no global random.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import math
@@ -385,6 +386,8 @@ class CronSchedule:
 _NEVER: Final = _HIGH_US + 1
 """The start of a window that never comes: after the last one of the range."""
 _FIRST_SPAN: Final = 64 * _MICROS
+_AHEAD: Final = 8
+"""How many window starts `CalendarGrid.following` finds in one walk."""
 
 
 @final
@@ -398,7 +401,7 @@ class CalendarGrid:
     walking the schedule, which costs a few microseconds a window.
     """
 
-    __slots__ = ("_after", "_following", "schedule")
+    __slots__ = ("_ahead", "schedule")
 
     spread: Final = 0.0
     """Fire instants never precede their window's start."""
@@ -406,9 +409,10 @@ class CalendarGrid:
     def __init__(self, schedule: CronSchedule) -> None:
         """The windows of *schedule*."""
         self.schedule = schedule
-        # The last `following` answer: a loop asks for the same one in turn
-        # for the fire instant (jitter) and the next window.
-        self._after = self._following = _NEVER
+        # Consecutive window starts, found in one walk for the next
+        # `following` calls: a loop asks for them in turn, and one walk of
+        # _AHEAD costs about what three single steps do.
+        self._ahead: list[int] = []
 
     def starts(self, low: int) -> Iterator[int]:
         """The window starts at or after *low* (µs), increasing."""
@@ -429,11 +433,14 @@ class CalendarGrid:
             span *= 4
 
     def following(self, index: int) -> int:
-        """The window after window *index*."""
-        if index != self._after:
-            self._after = index
-            self._following = next(self.starts(index + 1), _NEVER)
-        return self._following
+        """The window after window *index* (the first start after it)."""
+        ahead = self._ahead
+        if not (ahead and ahead[0] <= index < ahead[-1]):
+            ahead = self._ahead = list(itertools.islice(self.starts(index + 1), _AHEAD))
+            if not ahead:
+                return _NEVER
+        # Every start from ahead[0] to ahead[-1] is in it: the first above.
+        return ahead[bisect.bisect_right(ahead, index)]
 
     def start(self, index: int) -> float:
         """Window *index*'s nominal start, in seconds since the epoch."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, final
 import attrs
 import trio
 
-from tickwork._calendar_loop import CalendarRunner
+from tickwork._calendar_loop import CalendarRunner, WallWatch
 from tickwork._coordinated import CoordinatedRunner
 from tickwork._coordination import Coordinator, default_replica
 from tickwork._errors import (
@@ -166,6 +166,8 @@ class Scheduler:
         self._runners: dict[str, LoopRunner | CoordinatedRunner] = {}
         self._coordinator: Coordinator | None = None
         self._wall_clock = check_clock(wall_clock, "wall_clock")
+        self._watch = WallWatch(self._wall_clock)
+        self._service: trio.Nursery | None = None
         self.replica: str = (
             default_replica() if replica is None else check_name("replica", replica)
         )
@@ -221,7 +223,7 @@ class Scheduler:
             runner = CoordinatedRunner(loop, self._coordinator, self._wall_clock, key)
         elif loop.schedule is not None:
             runner = CalendarRunner(
-                loop, self._rng_for(loop.name), self._life, self._wall_clock
+                loop, self._rng_for(loop.name), self._life, self._watch
             )
         else:
             runner = LoopRunner(loop, self._rng_for(loop.name), self._life)
@@ -428,6 +430,7 @@ class Scheduler:
     ) -> None:
         """The loops' nursery; *service* holds the lease keeper and batches."""
         life = self._life
+        self._service = service
         if self._coordinator is not None:
             self._coordinator.start(service, resident=True)
         async with trio.open_nursery() as nursery:
@@ -524,6 +527,13 @@ class Scheduler:
 
     def _spawn(self, runner: LoopRunner | CoordinatedRunner) -> None:
         assert self._life.nursery is not None  # noqa: S101 - callers check
+        watch = self._watch
+        if isinstance(runner, CalendarRunner) and not watch.started:
+            # The first calendar loop: the wall clock is read for all of them
+            # from now on, in the service nursery (cancelled after the loops).
+            assert self._service is not None  # noqa: S101 - set before the loops
+            watch.started = True
+            self._service.start_soon(watch.run, name="tickwork wall-clock watch")
         self._life.nursery.start_soon(
             runner.run, self._life, name=f"tickwork loop {brief(runner.loop.name)}"
         )
