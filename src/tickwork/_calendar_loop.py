@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, Protocol, final
 
 import trio
 
@@ -63,6 +63,14 @@ SLACK: Final = 0.01
 calendar loops asleep are woken to convert their fire times again."""
 
 
+class Wakeable(Protocol):
+    """A loop the watch wakes: calendar loops, and coordinated loops."""
+
+    def wake(self) -> None:
+        """End the current sleep early; no-op if awake."""
+        ...
+
+
 @final
 class WallWatch:
     """Reads the wall clock every `RECHECK` seconds for a scheduler's calendar loops.
@@ -70,7 +78,8 @@ class WallWatch:
     Each calendar loop sleeps on Trio's clock until its fire time converted
     to it; when the wall clock has moved against Trio's by more than
     `SLACK` since the last look (a step, or two clocks drifting), every one
-    asleep is woken to convert its fire time again. One task a scheduler,
+    asleep is woken to convert its fire time again; coordinated loops, whose
+    windows are wall-clock instants too, are woken alike. One task a scheduler,
     so an idle calendar loop costs no wake-ups of its own between fire
     times, and a step is seen within `RECHECK` seconds.
     """
@@ -80,7 +89,7 @@ class WallWatch:
     def __init__(self, wall_clock: Callable[[], float]) -> None:
         """Watch *wall_clock*; nothing runs before `run`."""
         self.wall_clock = wall_clock
-        self.runners: set[CalendarRunner] = set()
+        self.runners: set[Wakeable] = set()
         self.started = False
 
     async def run(self) -> None:

@@ -50,8 +50,7 @@ from tickwork._loop import (
 from tickwork._text import brief
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
+    from tickwork._calendar_loop import WallWatch
     from tickwork._coordination import Coordinator, Hold
     from tickwork._life import Life
     from tickwork._loop import Loop
@@ -64,8 +63,6 @@ LATE: Final = 1.0
 """Seconds after its fire instant from which a window claimed counts as
 missed while nothing ran (a catch-up); half the interval if shorter."""
 _FIRST_RETRY: Final = 0.05
-RECHECK: Final = 60.0
-"""The longest wait, in seconds, before the wall clock is read again."""
 
 
 @final
@@ -78,13 +75,17 @@ class CoordinatedRunner:
         self,
         loop: Loop,
         coordinator: Coordinator,
-        wall_clock: Callable[[], float],
+        watch: WallWatch,
         key: str,
     ) -> None:
-        """Prepare *loop*; *key* seeds its jitter, the same on every replica."""
+        """Prepare *loop*; *key* seeds its jitter, the same on every replica.
+
+        *watch* gives the wall clock, and wakes the loop when it moves.
+        """
         self.loop = loop
         self.coordinator = coordinator
-        self.wall_clock = wall_clock
+        self.watch = watch
+        self.wall_clock = watch.wall_clock
         self.key = key
         self.grid = self._grid(loop)
         self.runs = self.succeeded = self.failed = 0
@@ -187,8 +188,17 @@ class CoordinatedRunner:
             await trio.sleep_forever()
         self._sleep = None
 
-    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - the claim's every answer
-        """The loop's task: wait for each window, claim it, run it if won."""
+    async def run(self, life: Life) -> None:
+        """The loop's task, woken by the `WallWatch` while it lives."""
+        runners = self.watch.runners
+        runners.add(self)
+        try:
+            await self._run(life)
+        finally:
+            runners.discard(self)
+
+    async def _run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - the claim's every answer
+        """Wait for each window, claim it, run it if won."""
         grid, loop = self.grid, self.loop
         calendar = grid if isinstance(grid, CalendarGrid) else None
         # Start at the latest window due: whether it runs is the store's
@@ -203,17 +213,15 @@ class CoordinatedRunner:
         while not (life.stopping or self.removed):
             self.next_fire = self._trio_time(fire)
             if self.next_fire > trio.current_time():
-                # At most RECHECK on Trio's clock, then the wall clock again.
-                await self._wait_until(
-                    min(self.next_fire, trio.current_time() + RECHECK)
-                )
+                # The WallWatch wakes the loop if the wall clock moves.
+                await self._wait_until(self.next_fire)
             else:
                 await trio.lowlevel.checkpoint()
             if self._ending(life):
                 break
             self.next_fire = None
             now = self.wall_clock()
-            if now < fire:  # a recheck of the wall clock, or it stepped back
+            if now < fire:  # woken by the watch, or the wall clock stepped back
                 continue
             # The next window: a calendar's is its start plus its step.
             step = grid.step(index)

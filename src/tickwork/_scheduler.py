@@ -220,7 +220,7 @@ class Scheduler:
                 )
                 raise InvalidConfigError(msg)
             key = loop.name if self._seed is None else f"{self._seed}:{loop.name}"
-            runner = CoordinatedRunner(loop, self._coordinator, self._wall_clock, key)
+            runner = CoordinatedRunner(loop, self._coordinator, self._watch, key)
         elif loop.schedule is not None:
             runner = CalendarRunner(
                 loop, self._rng_for(loop.name), self._life, self._watch
@@ -528,9 +528,13 @@ class Scheduler:
     def _spawn(self, runner: LoopRunner | CoordinatedRunner) -> None:
         assert self._life.nursery is not None  # noqa: S101 - callers check
         watch = self._watch
-        if isinstance(runner, CalendarRunner) and not watch.started:
-            # The first calendar loop: the wall clock is read for all of them
-            # from now on, in the service nursery (cancelled after the loops).
+        if (
+            isinstance(runner, (CalendarRunner, CoordinatedRunner))
+            and not watch.started
+        ):
+            # The first loop on wall-clock instants: the wall clock is read for
+            # all of them from now on, in the service nursery (cancelled
+            # after the loops).
             assert self._service is not None  # noqa: S101 - set before the loops
             watch.started = True
             self._service.start_soon(watch.run, name="tickwork wall-clock watch")
