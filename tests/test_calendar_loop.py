@@ -498,18 +498,40 @@ def stepped(draw: st.DrawFn) -> Steps:
     )
 
 
-@settings(max_examples=40, deadline=None)
-@given(stepped())
-def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) -> None:
-    """Each window runs at most once, in order, never before its fire time.
+def _day_of(schedule: CronSchedule, start: float) -> list[datetime]:
+    """The fire times of *schedule* in the day from *start* on."""
+    first = datetime.fromtimestamp(start, UTC)
+    return list(
+        itertools.takewhile(
+            lambda t: t.timestamp() <= start + DAY - 1, schedule.fire_times(first)
+        )
+    )
 
-    Every run is a fire time of the schedule; with no step every fire time of
-    the day runs (short runs, skip); after a step forward past a fire time a
-    run starts within 60 s, or as the run in flight ends.
+
+def _once_each_never_early(
+    schedule: CronSchedule, starts: list[tuple[datetime, float]]
+) -> None:
+    """Each window once, in order, a fire time, never started before it."""
+    windows = [window for window, _ in starts]
+    assert windows == sorted(set(windows))
+    for window, at in starts:
+        before = datetime.fromtimestamp(window.timestamp() - 1, UTC)
+        assert schedule.next_fire_time(before) == window
+        assert at >= window.timestamp()
+
+
+def _stepped_run(
+    s: Steps, *, coordinated: bool
+) -> tuple[CronSchedule, list[tuple[float, datetime, float]]]:
+    """Run *s*'s loop for a day of MockClock, stepping the wall clock.
+
+    Returns the schedule and (Trio time, window, wall clock) of each run's
+    start; a coordinated loop claims its windows in a store on that wall
+    clock.
     """
     schedule = CronSchedule(s.expression, timezone=s.zone)
     wall = Wall(epoch=s.start)
-    starts: list[tuple[float, datetime, float]] = []  # trio time, window, wall
+    starts: list[tuple[float, datetime, float]] = []
 
     async def job() -> None:
         run = current_run()
@@ -522,9 +544,11 @@ def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) ->
             name="job",
             fn=job,
             schedule=schedule,
+            coordinated=coordinated,
             overlap=s.overlap,  # type: ignore[arg-type]
         )
-        scheduler = Scheduler([loop], wall_clock=wall)
+        store = MemoryTriggerStore(clock=wall) if coordinated else None
+        scheduler = Scheduler([loop], store=store, wall_clock=wall)
         async with trio.open_nursery() as nursery:
             await nursery.start(scheduler.run)
             for at, seconds in s.steps:
@@ -534,38 +558,49 @@ def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) ->
             scheduler.stop(grace=0)
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    windows = [window for _, window, _ in starts]
-    assert windows == sorted(set(windows))  # once each, in order
-    for _, window, at in starts:
-        before = datetime.fromtimestamp(window.timestamp() - 1, UTC)
-        assert schedule.next_fire_time(before) == window  # a fire time
-        assert at >= window.timestamp()  # never before it
-    if not s.steps and s.run <= 1 and s.overlap == "skip":
-        first = datetime.fromtimestamp(s.start, UTC)
-        expected = list(
-            itertools.takewhile(
-                lambda t: t.timestamp() <= s.start + DAY - 1,
-                schedule.fire_times(first),
-            )
-        )
-        assert windows == expected
+    return schedule, starts
+
+
+def _a_step_forward_runs_within_a_minute(
+    s: Steps, schedule: CronSchedule, starts: list[float], since: float = 0.0
+) -> None:
+    """After a step forward past a fire time, a run starts within 60 s.
+
+    Or as the run in flight ends (or is cut). Not checked for steps before
+    *since*, when a step back came first (the fire time may then be one
+    that the loop, already past it, rightly never runs) or when another
+    step came before the watch's look, which sees only the sum.
+    """
     for i, (at, seconds) in enumerate(s.steps):
-        # A step forward that passes a fire time: a run within the recheck
-        # (unless a step back came first: the fire time may then be one
-        # that the loop, already past it, rightly never runs; or another
-        # step came before the recheck, which sees only the sum).
         if (
             seconds <= 0
+            or at < since
             or any(x < 0 for _, x in s.steps[:i])
             or any(t <= at + 60 for t, _ in s.steps[i + 1 :])
         ):
             continue
         moved = s.start + sum(x for _, x in s.steps[: i + 1]) + at
         passed = schedule.next_fire_time(datetime.fromtimestamp(moved - seconds, UTC))
-        # During a run, the next one starts when it ends (or is cut).
         bound = at + 60 + s.run
         if passed.timestamp() <= moved and bound + 1 < DAY:
-            assert any(at <= t <= bound for t, _, _ in starts), (at, seconds)
+            assert any(at <= t <= bound for t in starts), (at, seconds)
+
+
+@settings(max_examples=40, deadline=None)
+@given(stepped())
+def test_whatever_the_wall_clock_does_no_window_runs_twice_or_early(s: Steps) -> None:
+    """Each window runs at most once, in order, never before its fire time.
+
+    Every run is a fire time of the schedule; with no step every fire time of
+    the day runs (short runs, skip); after a step forward past a fire time a
+    run starts within 60 s, or as the run in flight ends.
+    """
+    schedule, starts = _stepped_run(s, coordinated=False)
+    windows = [window for _, window, _ in starts]
+    _once_each_never_early(schedule, [(window, at) for _, window, at in starts])
+    if not s.steps and s.run <= 1 and s.overlap == "skip":
+        assert windows == _day_of(schedule, s.start)
+    _a_step_forward_runs_within_a_minute(s, schedule, [t for t, _, _ in starts])
 
 
 async def test_a_step_back_at_the_checkpoint_before_a_due_run_starts_no_stray_run(
@@ -896,3 +931,26 @@ async def test_a_calendar_loop_added_to_a_running_scheduler_follows_steps(
     await _play(scheduler, 200, {10: add, 20: jump})
     [(start, window, _)] = runs
     assert (window, 20 < start <= 20 + 60) == ("29 03:00", True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(stepped())
+def test_a_coordinated_calendar_loop_runs_no_window_twice_or_early(s: Steps) -> None:
+    """The in-process property, for a coordinated loop on a store.
+
+    Each window runs at most once, in order, never before its fire time,
+    every run is a fire time of the schedule, and a step forward past a
+    fire time runs within a minute, whatever the wall clock does (the
+    store reads the same wall clock).
+    """
+    schedule, starts = _stepped_run(s, coordinated=True)
+    windows = [window for _, window, _ in starts]
+    _once_each_never_early(schedule, [(window, at) for _, window, at in starts])
+    if not s.steps and s.run <= 1 and s.overlap == "skip":
+        assert windows == _day_of(schedule, s.start)
+    # A schedule no replica ever ran waits for its next window when it
+    # does not run on start: steps before its first run are not catch-ups.
+    first = starts[0][0] if starts else DAY
+    _a_step_forward_runs_within_a_minute(
+        s, schedule, [t for t, _, _ in starts], since=first
+    )
