@@ -18,7 +18,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tickwork import (
@@ -797,11 +797,11 @@ async def test_loops_sharing_a_jittered_schedule_spread_apart_by_name(
 ) -> None:
     """One CronSchedule with jitter and no key, two loops: keyed by their names.
 
-    Each loop fires when its own `Loop.schedule` says; a schedule's own key
-    is kept.
+    Each loop fires when its `fire_schedule` says, a copy renamed by
+    `attrs.evolve` too; a schedule's own key is kept.
     """
     schedule = _cron("*/5 * * * *", jitter=240)
-    starts: dict[str, list[float]] = {"a": [], "b": []}
+    starts: dict[str, list[float]] = {"a": [], "b": [], "c": []}
 
     def job(name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -809,21 +809,21 @@ async def test_loops_sharing_a_jittered_schedule_spread_apart_by_name(
 
         return run
 
-    loops = [Loop(name=n, fn=job(n), schedule=schedule) for n in ("a", "b")]
-    assert [loop.schedule.key for loop in loops if loop.schedule] == ["a", "b"]
+    a = Loop(name="a", fn=job("a"), schedule=schedule)
+    loops = [a, attrs.evolve(a, name="b", fn=job("b")), attrs.evolve(a, name="c")]
+    loops[2] = attrs.evolve(loops[2], fn=job("c"), schedule=_cron("*/5 * * * *"))
+    assert [loop.schedule for loop in loops[:2]] == [schedule, schedule]
+    assert [loop.fire_schedule.key for loop in loops] == ["a", "b", ""]
     await _play(Scheduler(loops, wall_clock=Wall()), 31 * MINUTE)
     first = datetime.fromtimestamp(EPOCH, UTC)
     for loop in loops:
-        assert loop.schedule is not None
-        fires = [t.timestamp() for t in loop.schedule.next_fire_times(first, 6)]
+        fires = [t.timestamp() for t in loop.fire_schedule.next_fire_times(first, 6)]
         assert starts[loop.name] == pytest.approx(fires, abs=1e-3)
     assert starts["a"] != pytest.approx(starts["b"], abs=1.0)
-    keyed = Loop(name="c", fn=_noop, schedule=_cron("@daily", jitter=60, key="mine"))
-    plain = Loop(name="d", fn=_noop, schedule=_cron("@daily"))
-    assert (keyed.schedule, plain.schedule) == (
-        _cron("@daily", jitter=60, key="mine"),
-        _cron("@daily"),
-    )
+    keyed = Loop(name="d", fn=_noop, schedule=_cron("@daily", jitter=60, key="mine"))
+    assert keyed.fire_schedule == _cron("@daily", jitter=60, key="mine")
+    with pytest.raises(InvalidConfigError, match="'d' is an interval loop"):
+        _ = attrs.evolve(keyed, schedule=None, interval=60).fire_schedule
 
 
 @pytest.mark.parametrize(
@@ -935,6 +935,16 @@ async def test_a_calendar_loop_added_to_a_running_scheduler_follows_steps(
 
 @settings(max_examples=25, deadline=None)
 @given(stepped())
+@example(  # a step as 01:00's run ends: 02:00 runs, not 02:07
+    Steps(
+        expression="*/7 * * * *",
+        zone="UTC",
+        start=datetime(2026, 1, 1, tzinfo=UTC).timestamp(),
+        steps=[(3601.0, 3600.0)],
+        run=1.0,
+        overlap="skip",
+    )
+)
 def test_a_coordinated_calendar_loop_runs_no_window_twice_or_early(s: Steps) -> None:
     """The in-process property, for a coordinated loop on a store.
 
@@ -954,3 +964,51 @@ def test_a_coordinated_calendar_loop_runs_no_window_twice_or_early(s: Steps) -> 
     _a_step_forward_runs_within_a_minute(
         s, schedule, [t for t, _, _ in starts], since=first
     )
+
+
+@pytest.mark.parametrize("overlap", ["skip", "buffer_one"])
+async def test_a_long_run_on_a_drifting_clock_is_an_overrun_not_a_step(
+    autojump_clock: trio.testing.MockClock, overlap: str
+) -> None:
+    """Hourly, the wall clock 0.1 % fast, 00:00's run lasts 70 minutes.
+
+    The wall clock gains 4.2 s during it: drift, not a step, so the overlap
+    policy decides: skip skips 01:00 (the next run is 02:00), buffer_one
+    runs it as the run ends.
+    """
+    runs: Runs = []
+
+    def fast() -> float:
+        return EPOCH + 1.001 * trio.current_time()
+
+    job = _job(runs)
+
+    async def first_long() -> None:
+        await job()
+        if len(runs) == 1:
+            await trio.sleep(70 * MINUTE)
+
+    loop = Loop(
+        name="job",
+        fn=first_long,
+        schedule=_cron("0 * * * *"),
+        overlap=overlap,  # type: ignore[arg-type]
+    )
+    scheduler = Scheduler([loop], wall_clock=fast)
+    await _play(scheduler, 2.5 * 3600)
+    windows = [window for _, window, _ in runs]
+    if overlap == "skip":
+        assert windows == ["29 00:00", "29 02:00"]
+        assert scheduler.stats()["job"].skipped == 1
+    else:
+        assert windows == ["29 00:00", "29 01:00", "29 02:00"]
+
+
+def test_a_step_is_what_drift_cannot_explain() -> None:
+    """1 s beyond 0.2 % of the run: 1.1 s in a minute is a step, 5 s in an hour not."""
+    from tickwork._calendar_loop import stepped_forward  # noqa: PLC0415
+
+    assert stepped_forward(61.2, 60.0)
+    assert not stepped_forward(61.1, 60.0)
+    assert not stepped_forward(3605.0, 3600.0)
+    assert stepped_forward(3609.0, 3600.0)

@@ -7,10 +7,9 @@ wall clock every `RECHECK` seconds and wakes the sleeping loops when it
 moved. A step back re-sleeps towards the same fire time (a window already
 run never runs again); a step forward, like a late wake-up, runs the latest
 fire time that passed, once, and counts the others skipped; during a run
-too (the wall clock ran more than `STEP` ahead of Trio's), whatever the
-overlap policy. A replace run is cut when the wall clock reaches the next
-fire time (`_cut_at` reads it at least every `RECHECK` seconds), so a step
-moves the cut with it.
+too (`stepped_forward`), whatever the overlap policy. A replace run is cut
+when the wall clock reaches the next fire time (`_cut_at` reads it at least
+every `RECHECK` seconds), so a step moves the cut with it.
 
 Runs, timeouts, overlap policies, pause, update and the statistics are
 `LoopRunner`'s; only the schedule differs. A window is named by its
@@ -54,8 +53,20 @@ _BEHIND: Final = (
 RECHECK: Final = 60.0
 """The longest sleep, in seconds, before the wall clock is read again."""
 STEP: Final = 1.0
-"""How far, in seconds, the wall clock must run ahead of Trio's during a run
-to count as a step forward (not the drift of two clocks)."""
+"""How far, in seconds, the wall clock must run ahead of Trio's during a run,
+beyond `DRIFT`, to count as a step forward."""
+DRIFT: Final = 0.002
+"""How fast, in seconds per second, two clocks may part and still be drift:
+four times the fastest NTP slew (0.05 %)."""
+
+
+def stepped_forward(wall_elapsed: float, elapsed: float) -> bool:
+    """Whether the wall clock stepped forward while Trio's advanced *elapsed* s.
+
+    *wall_elapsed*: how far the wall clock advanced meanwhile. Drift of up
+    to `DRIFT` over a long run is not a step.
+    """
+    return wall_elapsed - elapsed > STEP + DRIFT * elapsed
 
 
 SLACK: Final = 0.01
@@ -77,7 +88,7 @@ class WallWatch:
 
     Each calendar loop sleeps on Trio's clock until its fire time converted
     to it; when the wall clock has moved against Trio's by more than
-    `SLACK` since the last look (a step, or two clocks drifting), every one
+    `SLACK` since it last woke them (a step, or two clocks drifting), every one
     asleep is woken to convert its fire time again; coordinated loops, whose
     windows are wall-clock instants too, are woken alike. One task a scheduler,
     so an idle calendar loop costs no wake-ups of its own between fire
@@ -106,8 +117,7 @@ class WallWatch:
 
 
 def _grid(loop: Loop) -> CalendarGrid:
-    assert loop.schedule is not None  # noqa: S101 - a calendar loop
-    return CalendarGrid(loop.schedule)
+    return CalendarGrid(loop.fire_schedule)
 
 
 @final
@@ -228,7 +238,7 @@ class CalendarRunner(LoopRunner):
             after_run = wall()
             if fire > after_run:
                 continue
-            if after_run - now > trio.current_time() - started + STEP:
+            if stepped_forward(after_run - now, trio.current_time() - started):
                 # The wall clock stepped forward during the run: the loop is
                 # behind its calendar, as after a late wake; the latest fire
                 # time runs next, whatever the overlap policy.

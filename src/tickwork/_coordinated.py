@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final, final
 import trio
 
 from tickwork import _lease
+from tickwork._calendar_loop import stepped_forward
 from tickwork._context import RunContext, reset, set_source, utc
 from tickwork._cron import CalendarGrid
 from tickwork._grid import WindowGrid
@@ -143,7 +144,7 @@ class CoordinatedRunner:
 
     def _grid(self, loop: Loop) -> WindowGrid | CalendarGrid:
         if loop.schedule is not None:
-            return CalendarGrid(loop.schedule)
+            return CalendarGrid(loop.fire_schedule)
         assert loop.interval is not None  # noqa: S101 - one of the two
         return WindowGrid(
             interval=loop.interval, jitter=loop.jitter, anchor=loop.phase, key=self.key
@@ -234,7 +235,7 @@ class CoordinatedRunner:
                 following = grid.fire(index + step if calendar else index + 1)
             start = micros(grid.start(index))
             late = not buffered and now - fire > min(LATE, step / 2e6)
-            sent_at = trio.current_time()
+            looked, sent_at = now, trio.current_time()
             try:
                 answer = await self.coordinator.claim(
                     Claim(
@@ -294,7 +295,13 @@ class CoordinatedRunner:
             index = max(grid.following(index), floor)
             fire = grid.fire(index)
             now = self.wall_clock()
-            if fire <= now:  # a run outlasted the window
+            if fire <= now and stepped_forward(
+                now - looked, trio.current_time() - sent_at
+            ):
+                # The wall clock stepped forward meanwhile: the next claim
+                # wants the latest window, as after a step while waiting.
+                buffered = False
+            elif fire <= now:  # a run outlasted the window
                 if loop.overlap != "skip" and status == _lease.WON:
                     # buffer_one: the first window missed meanwhile runs now;
                     # replace: the window that cut the run starts its own.

@@ -309,17 +309,23 @@ def missed_before(state: WindowState, want: Claim) -> int:
     skipped, and windows before the last resume were paused: neither was
     missed. A schedule never claimed has no history, so nothing was missed.
     """
+    return _missed(state, want)[0]
+
+
+def _missed(state: WindowState, want: Claim) -> tuple[int, bool]:
+    """`missed_before`, and whether a calendar's count stopped at `MAX_COUNTED`."""
     last = state.window
     if last is None or want.step <= 0:
-        return 0
+        return 0, False
     lower = last + 1
     if state.resumed is not None:
         lower = max(lower, state.resumed)
     count = _windows(want, lower, want.window)
+    capped = want.calendar is not None and count >= MAX_COUNTED
     busy = _busy(state, want)
     if busy is not None:
         count -= _windows(want, max(lower, busy[0]), min(busy[1], want.window))
-    return count
+    return count, capped
 
 
 def _busy(state: WindowState, want: Claim) -> tuple[int, int] | None:
@@ -406,7 +412,7 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
     """
     if state.window is None and not want.fresh:
         return None, _answer(want.key, MISSED, state, now)
-    gap = missed_before(state, want)
+    gap, capped = _missed(state, want)
     busy = _busy(state, want)
     late = int(
         want.late
@@ -446,7 +452,7 @@ def catch_up(  # noqa: PLR0913, PLR0917 - one state transition, spelled out
             most = want.limit - late
             owed = most if gap >= most else min(_since_oldest_missed(state, want), most)
         window = _back(want, owed)
-        if want.calendar is not None and gap >= MAX_COUNTED:
+        if capped:
             # A count that reached the cap is a lower bound: the lost are
             # those of it that do not run, so missed = lost + run still holds.
             lost = max(0, gap - owed)

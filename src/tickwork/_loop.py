@@ -145,8 +145,8 @@ class Loop:
         schedule: a `CronSchedule`: the loop runs at its calendar fire times,
             read from the scheduler's wall clock (see "Calendar schedules
             and DST"). Give it or *interval*, not both. A schedule with
-            jitter and no ``key`` is keyed by the loop's name (the Loop holds
-            that copy), so loops sharing an expression spread apart.
+            jitter and no ``key`` is keyed by the loop's name, so loops
+            sharing it spread apart (see `fire_schedule`).
         jitter: spread of each run around its grid point, as a fraction of
             *interval*, in [0, 1) (see `TickSchedule`); 0.1 by default. A
             calendar loop takes its jitter from its `CronSchedule`: 0 here.
@@ -242,12 +242,6 @@ class Loop:
                 f"spreads its fire times (got {self.jitter!r})"
             )
             raise InvalidConfigError(msg)
-        schedule = self.schedule
-        if schedule is not None and schedule.jitter and not schedule.key:
-            # Loops that share an expression spread apart by name, as
-            # interval loops' windows do; a schedule's own key is kept.
-            keyed = attrs.evolve(schedule, key=self.name)
-            object.__setattr__(self, "schedule", keyed)
 
     @property
     def tick_schedule(self) -> TickSchedule:
@@ -265,6 +259,26 @@ class Loop:
     def calendar(self) -> bool:
         """Whether the loop runs on a `CronSchedule`."""
         return self.schedule is not None
+
+    @property
+    def fire_schedule(self) -> CronSchedule:
+        """The `CronSchedule` a calendar loop fires on.
+
+        Its `schedule`, keyed by the loop's name when it has jitter and no
+        ``key`` of its own: loops that share a schedule spread apart, as
+        interval loops' windows do. ``loop.fire_schedule.next_fire_times``
+        tells when the loop runs.
+
+        Raises:
+            InvalidConfigError: an interval loop (see `tick_schedule`).
+        """
+        schedule = self.schedule
+        if schedule is None:
+            msg = f"loop {brief(self.name)} is an interval loop: see its 'interval'"
+            raise InvalidConfigError(msg)
+        if schedule.jitter and not schedule.key:
+            return attrs.evolve(schedule, key=self.name)
+        return schedule
 
 
 _OVERRUN: Final = "loop %s overran: its run took %.3f s and %d tick(s) were skipped"
