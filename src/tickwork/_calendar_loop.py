@@ -74,8 +74,12 @@ SLACK: Final = 0.01
 calendar loops asleep are woken to convert their fire times again."""
 
 
-class Wakeable(Protocol):
+class Watched(Protocol):
     """A loop the watch wakes: calendar loops, and coordinated loops."""
+
+    async def run(self, life: Life) -> None:
+        """The loop's task."""
+        ...
 
     def wake(self) -> None:
         """End the current sleep early; no-op if awake."""
@@ -100,8 +104,16 @@ class WallWatch:
     def __init__(self, wall_clock: Callable[[], float]) -> None:
         """Watch *wall_clock*; nothing runs before `run`."""
         self.wall_clock = wall_clock
-        self.runners: set[Wakeable] = set()
+        self.runners: set[Watched] = set()
         self.started = False
+
+    async def follow(self, runner: Watched, life: Life) -> None:
+        """Run *runner*'s task, waking it when the wall clock moves meanwhile."""
+        self.runners.add(runner)
+        try:
+            await runner.run(life)
+        finally:
+            self.runners.discard(runner)
 
     async def run(self) -> None:
         """Look every `RECHECK` seconds until cancelled (with the scheduler)."""
@@ -124,20 +136,23 @@ def _grid(loop: Loop) -> CalendarGrid:
 class CalendarRunner(LoopRunner):
     """The live state of one calendar loop inside a running scheduler."""
 
-    __slots__ = ("grid", "wall_clock", "watch")
+    __slots__ = ("grid", "wall_clock")
 
     def __init__(
         self,
         loop: Loop,
         rng: JitterSource,
         life: Life,
-        watch: WallWatch,
+        wall_clock: Callable[[], float],
     ) -> None:
-        """Prepare *loop*, reading fire times against *watch*'s wall clock."""
+        """Prepare *loop*, reading fire times against *wall_clock*.
+
+        Its task runs under `WallWatch.follow`, which wakes it when the wall
+        clock moves.
+        """
         super().__init__(loop, rng, life)
         self.grid = _grid(loop)
-        self.watch = watch
-        self.wall_clock = watch.wall_clock
+        self.wall_clock = wall_clock
 
     def run_context(self) -> RunContext:
         """The run in flight: its window and fire time as UTC datetimes."""
@@ -152,17 +167,8 @@ class CalendarRunner(LoopRunner):
             lateness=self._run_lateness,
         )
 
-    async def run(self, life: Life) -> None:
-        """The loop's task, woken by the `WallWatch` while it lives."""
-        runners = self.watch.runners
-        runners.add(self)
-        try:
-            await self._run(life)
-        finally:
-            runners.discard(self)
-
-    async def _run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop
-        """Sleep towards each fire time, run, until stopped."""
+    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop
+        """The loop's task: sleep towards each fire time, run, until stopped."""
         wall = self.wall_clock
         set_source(self)
         now = wall()

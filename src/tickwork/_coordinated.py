@@ -51,7 +51,8 @@ from tickwork._loop import (
 from tickwork._text import brief
 
 if TYPE_CHECKING:
-    from tickwork._calendar_loop import WallWatch
+    from collections.abc import Callable
+
     from tickwork._coordination import Coordinator, Hold
     from tickwork._life import Life
     from tickwork._loop import Loop
@@ -76,17 +77,17 @@ class CoordinatedRunner:
         self,
         loop: Loop,
         coordinator: Coordinator,
-        watch: WallWatch,
+        wall_clock: Callable[[], float],
         key: str,
     ) -> None:
         """Prepare *loop*; *key* seeds its jitter, the same on every replica.
 
-        *watch* gives the wall clock, and wakes the loop when it moves.
+        Its task runs under `WallWatch.follow`, which wakes it when
+        *wall_clock* moves.
         """
         self.loop = loop
         self.coordinator = coordinator
-        self.watch = watch
-        self.wall_clock = watch.wall_clock
+        self.wall_clock = wall_clock
         self.key = key
         self.grid = self._grid(loop)
         self.runs = self.succeeded = self.failed = 0
@@ -189,17 +190,8 @@ class CoordinatedRunner:
             await trio.sleep_forever()
         self._sleep = None
 
-    async def run(self, life: Life) -> None:
-        """The loop's task, woken by the `WallWatch` while it lives."""
-        runners = self.watch.runners
-        runners.add(self)
-        try:
-            await self._run(life)
-        finally:
-            runners.discard(self)
-
-    async def _run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - the claim's every answer
-        """Wait for each window, claim it, run it if won."""
+    async def run(self, life: Life) -> None:  # noqa: C901, PLR0912, PLR0915 - the claim's every answer
+        """The loop's task: wait for each window, claim it, run it if won."""
         grid, loop = self.grid, self.loop
         calendar = grid if isinstance(grid, CalendarGrid) else None
         # Start at the latest window due: whether it runs is the store's

@@ -220,10 +220,10 @@ class Scheduler:
                 )
                 raise InvalidConfigError(msg)
             key = loop.name if self._seed is None else f"{self._seed}:{loop.name}"
-            runner = CoordinatedRunner(loop, self._coordinator, self._watch, key)
+            runner = CoordinatedRunner(loop, self._coordinator, self._wall_clock, key)
         elif loop.schedule is not None:
             runner = CalendarRunner(
-                loop, self._rng_for(loop.name), self._life, self._watch
+                loop, self._rng_for(loop.name), self._life, self._wall_clock
             )
         else:
             runner = LoopRunner(loop, self._rng_for(loop.name), self._life)
@@ -526,21 +526,21 @@ class Scheduler:
         return SplitMix64.from_key(f"{self._seed}:{name}")
 
     def _spawn(self, runner: LoopRunner | CoordinatedRunner) -> None:
-        assert self._life.nursery is not None  # noqa: S101 - callers check
+        nursery = self._life.nursery
+        assert nursery is not None  # noqa: S101 - callers check
+        name = f"tickwork loop {brief(runner.loop.name)}"
+        if not isinstance(runner, (CalendarRunner, CoordinatedRunner)):
+            nursery.start_soon(runner.run, self._life, name=name)
+            return
+        # A loop on wall-clock instants: the watch wakes it when the wall
+        # clock moves. The first one starts the watch, in the service
+        # nursery (cancelled after the loops).
         watch = self._watch
-        if (
-            isinstance(runner, (CalendarRunner, CoordinatedRunner))
-            and not watch.started
-        ):
-            # The first loop on wall-clock instants: the wall clock is read for
-            # all of them from now on, in the service nursery (cancelled
-            # after the loops).
+        if not watch.started:
             assert self._service is not None  # noqa: S101 - set before the loops
             watch.started = True
             self._service.start_soon(watch.run, name="tickwork wall-clock watch")
-        self._life.nursery.start_soon(
-            runner.run, self._life, name=f"tickwork loop {brief(runner.loop.name)}"
-        )
+        nursery.start_soon(watch.follow, runner, self._life, name=name)
 
 
 def _check_loop(loop: object) -> Loop:
