@@ -72,6 +72,27 @@ def _cron(expression: str, **options: object) -> CronSchedule:
     return CronSchedule(expression, **options)  # type: ignore[arg-type]
 
 
+def _one_loop(
+    runs: Runs,
+    expression: str,
+    *,
+    seconds: float = 0.0,
+    wall: Callable[[], float] | None = None,
+    **options: object,
+) -> Scheduler:
+    """A scheduler of one calendar loop, "job", whose runs go to *runs*.
+
+    Each run takes *seconds*; *options* are the `Loop`'s.
+    """
+    loop = Loop(
+        name="job",
+        fn=_job(runs, seconds),
+        schedule=_cron(expression),
+        **options,  # type: ignore[arg-type]
+    )
+    return Scheduler([loop], wall_clock=Wall() if wall is None else wall)
+
+
 async def _play(
     scheduler: Scheduler,
     until: float,
@@ -157,8 +178,7 @@ async def test_a_calendar_loop_runs_at_its_fire_times_with_utc_windows(
 ) -> None:
     """Every 5 minutes from 23:58: 00:00, 00:05, 00:10, on time."""
     runs: Runs = []
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"))
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "*/5 * * * *")
     await _play(scheduler, 13 * MINUTE)
     assert runs == [
         (2 * MINUTE, "29 00:00", 0.0),
@@ -191,8 +211,7 @@ async def test_a_wall_clock_step_forward_runs_the_latest_once_and_counts_skips(
     caplog.set_level(logging.WARNING, "tickwork")
     runs: Runs = []
     wall = Wall()
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"))
-    scheduler = Scheduler([loop], wall_clock=wall)
+    scheduler = _one_loop(runs, "*/5 * * * *", wall=wall)
 
     def jump() -> None:
         wall.step += 3600
@@ -219,8 +238,7 @@ async def test_a_wall_clock_step_back_never_runs_a_window_twice(
     """At 00:06 the wall clock goes back 10 minutes: 00:00 and 00:05 do not rerun."""
     runs: Runs = []
     wall = Wall()
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("*/5 * * * *"))
-    scheduler = Scheduler([loop], wall_clock=wall)
+    scheduler = _one_loop(runs, "*/5 * * * *", wall=wall)
 
     def back() -> None:
         wall.step -= 10 * MINUTE
@@ -241,8 +259,7 @@ async def test_a_step_during_a_long_sleep_is_noticed_within_60_seconds(
     """Daily at 03:00; at 23:58 + 10 s the clock jumps to 03:00:30 next day."""
     runs: Runs = []
     wall = Wall()
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("0 3 * * *"))
-    scheduler = Scheduler([loop], wall_clock=wall)
+    scheduler = _one_loop(runs, "0 3 * * *", wall=wall)
 
     def jump() -> None:
         wall.step += 3 * 3600 + 2 * MINUTE + 20  # 23:58:10 -> 03:00:30
@@ -294,13 +311,7 @@ async def test_overlap_policies_on_a_calendar(
 ) -> None:
     """Every minute from 23:59 (Trio minute 1), runs of 150 s, as interval loops do."""
     runs: Runs = []
-    loop = Loop(
-        name="job",
-        fn=_job(runs, 150),
-        schedule=_cron("* * * * *"),
-        overlap=overlap,  # type: ignore[arg-type]
-    )
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "* * * * *", seconds=150, overlap=overlap)
     await _play(scheduler, 6.2 * MINUTE)
     assert [(start / MINUTE, window[3:]) for start, window, _ in runs] == expected
     stats = scheduler.stats()["job"]
@@ -312,8 +323,7 @@ async def test_pause_resume_and_update_a_calendar_loop(
 ) -> None:
     """Every minute from 23:59; paused 00:01:30-00:04:12; hourly after 00:05:30."""
     runs: Runs = []
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("* * * * *"))
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "* * * * *")
 
     def update() -> None:
         scheduler.update("job", schedule=_cron("0 * * * *"))
@@ -358,8 +368,7 @@ async def test_run_now_runs_a_calendar_loop_at_once_as_its_own_window(
 ) -> None:
     """run_now at 23:58:10: its window is the instant it ran, not a fire time."""
     runs: Runs = []
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("0 3 * * *"))
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "0 3 * * *")
     await _play(scheduler, 20, {10: lambda: scheduler.run_now("job")})
     assert runs == [(10.0, "28 23:58", 0.0)]
 
@@ -651,13 +660,7 @@ async def test_a_step_forward_during_a_run_runs_the_latest_whatever_the_overlap(
     """
     runs: Runs = []
     wall = Wall()
-    loop = Loop(
-        name="job",
-        fn=_job(runs, 90),
-        schedule=_cron("*/5 * * * *"),
-        overlap=overlap,  # type: ignore[arg-type]
-    )
-    scheduler = Scheduler([loop], wall_clock=wall)
+    scheduler = _one_loop(runs, "*/5 * * * *", seconds=90, overlap=overlap, wall=wall)
 
     def jump() -> None:
         wall.step += 3600
@@ -680,13 +683,7 @@ async def test_a_replace_run_is_cut_when_the_wall_clock_reaches_the_next_fire_ti
     """
     runs: Runs = []
     wall = Wall()
-    loop = Loop(
-        name="job",
-        fn=_job(runs, 7200),
-        schedule=_cron("0 * * * *"),
-        overlap="replace",
-    )
-    scheduler = Scheduler([loop], wall_clock=wall)
+    scheduler = _one_loop(runs, "0 * * * *", seconds=7200, overlap="replace", wall=wall)
 
     def forward() -> None:
         wall.step += 50 * MINUTE
@@ -713,13 +710,7 @@ async def test_a_paused_replace_run_is_cut_at_the_resume(
     00:00's run starts then, as for an interval loop.
     """
     runs: Runs = []
-    loop = Loop(
-        name="job",
-        fn=_job(runs, 300),
-        schedule=_cron("* * * * *"),
-        overlap="replace",
-    )
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "* * * * *", seconds=300, overlap="replace")
     await _play(
         scheduler,
         2.8 * MINUTE,
@@ -751,13 +742,7 @@ async def test_a_fire_time_passing_during_a_run_now_run_follows_the_overlap_poli
 ) -> None:
     """run_now at 23:59 runs 90 s, past 00:00: skipped, buffered or replacing."""
     runs: Runs = []
-    loop = Loop(
-        name="job",
-        fn=_job(runs, 90),
-        schedule=_cron("*/5 * * * *"),
-        overlap=overlap,  # type: ignore[arg-type]
-    )
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "*/5 * * * *", seconds=90, overlap=overlap)
     await _play(scheduler, 7.5 * MINUTE, {MINUTE: lambda: scheduler.run_now("job")})
     assert [(start / MINUTE, window) for start, window, _ in runs] == expected
     stats = scheduler.stats()["job"]
@@ -773,8 +758,7 @@ async def test_an_update_while_paused_counts_the_new_calendars_windows(
     one, not the 11 minutes between); resumed at 00:10:30, 00:15 runs.
     """
     runs: Runs = []
-    loop = Loop(name="job", fn=_job(runs), schedule=_cron("* * * * *"))
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "* * * * *")
 
     def update() -> None:
         scheduler.update("job", schedule=_cron("*/5 * * * *"))
@@ -880,10 +864,7 @@ async def test_a_stop_lets_a_replace_run_keep_its_grace_not_its_fire_time(
     (Trio minute 3) and is counted cancelled, not replaced; run ends cleanly.
     """
     runs: Runs = []
-    loop = Loop(
-        name="job", fn=_job(runs, 300), schedule=_cron("* * * * *"), overlap="replace"
-    )
-    scheduler = Scheduler([loop], wall_clock=Wall())
+    scheduler = _one_loop(runs, "* * * * *", seconds=300, overlap="replace")
     async with trio.open_nursery() as nursery:
         await nursery.start(scheduler.run)
         await trio.sleep_until(1.5 * MINUTE)
